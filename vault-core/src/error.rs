@@ -1,0 +1,131 @@
+//! The crate's error type.
+//!
+//! Every failure of authentication (a flipped bit, a wrong key, a wrong
+//! context, a truncated, reordered or extended stream) is reported as the one
+//! opaque [`Error::Authentication`]: callers, and so attackers, learn nothing
+//! about which check failed. Structural problems with public header fields
+//! (wrong magic, an unknown version) are reported precisely, since they
+//! reveal nothing secret and help an operator find a misplaced file.
+
+use std::io;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in vault-core.
+///
+/// Messages never contain key material, plaintext or file names.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The data did not authenticate under this key and context: it was
+    /// tampered with, truncated, reordered, extended, or the key or context
+    /// is wrong. Deliberately says nothing more.
+    #[error("authentication failed")]
+    Authentication,
+    /// The bytes are not a well-formed stream of a supported kind.
+    #[error("malformed stream: {0}")]
+    Format(#[from] FormatError),
+    /// A requested plaintext byte range lies outside the document.
+    #[error("byte range out of bounds")]
+    RangeOutOfBounds,
+    /// An argument broke a documented limit (the message names which).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(&'static str),
+    /// A root key version that the key provider does not hold.
+    #[error("root key version {0} is not loaded")]
+    UnknownKeyVersion(u32),
+    /// The key provider could not be loaded or used (the message names why,
+    /// never the key).
+    #[error("key provider: {0}")]
+    KeyProvider(String),
+    /// The operating system's random number generator failed.
+    #[error("random number generator failed")]
+    Rng,
+    /// A streaming writer was used after an earlier write failed; its output
+    /// is unusable.
+    #[error("stream writer is unusable after an earlier error")]
+    Poisoned,
+    /// An I/O error from the underlying reader or writer.
+    #[error("I/O error: {0}")]
+    Io(#[source] io::Error),
+}
+
+/// Why a stream's bytes are structurally invalid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FormatError {
+    /// The first four bytes are not the format's magic.
+    #[error("not a vault stream (bad magic)")]
+    BadMagic,
+    /// A format version this build does not read.
+    #[error("unsupported format version {0}")]
+    UnsupportedVersion(u8),
+    /// An algorithm id this build does not know.
+    #[error("unsupported algorithm id {0}")]
+    UnsupportedAlgorithm(u8),
+    /// The segment size in the header is outside the allowed range.
+    #[error("segment size {0} out of range")]
+    SegmentSizeOutOfRange(u32),
+    /// Fewer bytes than a whole header.
+    #[error("header truncated")]
+    HeaderTruncated,
+    /// More segments than the nonce counter allows.
+    #[error("stream longer than the format allows")]
+    TooLong,
+    /// A wrapped key blob of the wrong length or version.
+    #[error("malformed wrapped key")]
+    WrappedKey,
+}
+
+impl From<io::Error> for Error {
+    /// Recovers a vault error that travelled through `std::io` (our readers
+    /// and writers implement `Read`/`Write`), or wraps a genuine I/O error.
+    fn from(e: io::Error) -> Self {
+        if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            if let Some(inner) = e.into_inner() {
+                if let Ok(err) = inner.downcast::<Error>() {
+                    return *err;
+                }
+                return Error::Io(io::Error::other("unrecognised inner error"));
+            }
+            return Error::Io(io::Error::other("unrecognised inner error"));
+        }
+        Error::Io(e)
+    }
+}
+
+impl Error {
+    /// Wraps this error for transport through a `std::io` interface;
+    /// `Error::from(io_error)` recovers it.
+    pub fn into_io(self) -> io::Error {
+        match self {
+            Error::Io(e) => e,
+            other => {
+                let kind = match other {
+                    Error::Authentication | Error::Format(_) => io::ErrorKind::InvalidData,
+                    Error::RangeOutOfBounds | Error::InvalidArgument(_) => {
+                        io::ErrorKind::InvalidInput
+                    }
+                    _ => io::ErrorKind::Other,
+                };
+                io::Error::new(kind, other)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_round_trip_keeps_the_variant() {
+        let e = Error::from(Error::Authentication.into_io());
+        assert!(matches!(e, Error::Authentication));
+        let e = Error::from(Error::Format(FormatError::BadMagic).into_io());
+        assert!(matches!(e, Error::Format(FormatError::BadMagic)));
+        let e = Error::from(io::Error::new(io::ErrorKind::UnexpectedEof, "eof"));
+        assert!(matches!(e, Error::Io(ref io) if io.kind() == io::ErrorKind::UnexpectedEof));
+    }
+}

@@ -1,0 +1,212 @@
+//! Root keys and the providers that hold them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+use zeroize::Zeroizing;
+
+use super::wrap::WrappedKey;
+use crate::error::{Error, Result};
+use crate::kdf::{KEK_APPLICANT, Kdf};
+use crate::secret::{ApplicantKey, KEY_LEN, RootKey, Secret32};
+
+/// The environment variable [`LocalKeyProvider::from_env`] reads.
+pub const ENV_ROOT_KEYS: &str = "VAULT_ROOT_KEYS";
+
+/// A root key version (1, 2, …). Wraps record the version they were made
+/// under, so several versions can be loaded during a rotation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RootKeyVersion(u32);
+
+impl RootKeyVersion {
+    /// A version; 0 is not a version.
+    pub fn new(v: u32) -> Result<Self> {
+        if v == 0 {
+            Err(Error::InvalidArgument("root key versions start at 1"))
+        } else {
+            Ok(Self(v))
+        }
+    }
+
+    /// The number.
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+/// Holds root keys and wraps/unwraps applicant keys under them.
+///
+/// A provider never hands out a root key: an external KMS (AWS KMS, Vault
+/// Transit, GCP KMS) implements this trait by calling its own encrypt and
+/// decrypt with `aad` as the encryption context.
+pub trait KeyProvider: Send + Sync + fmt::Debug {
+    /// The version new wraps are made under (the newest loaded).
+    fn current_version(&self) -> RootKeyVersion;
+
+    /// Every loaded version, ascending.
+    fn versions(&self) -> Vec<RootKeyVersion>;
+
+    /// Wraps `key` under root key `version`, binding `aad`.
+    fn wrap(&self, version: RootKeyVersion, key: &ApplicantKey, aad: &[u8]) -> Result<WrappedKey>;
+
+    /// Unwraps a key wrapped under root key `version` with the same `aad`.
+    /// A wrong version, wrong `aad` or tampered bytes give
+    /// [`Error::Authentication`]; a version not loaded gives
+    /// [`Error::UnknownKeyVersion`].
+    fn unwrap(&self, version: RootKeyVersion, wrapped: &WrappedKey, aad: &[u8]) -> Result<ApplicantKey>;
+}
+
+/// A provider holding root keys in process memory, loaded from a key file
+/// ([`FileKeyProvider`]) or the environment ([`LocalKeyProvider::from_env`]).
+///
+/// Each root key wraps through its own key-encryption key, HKDF-SHA256(root
+/// key, label `vault/v1/kek/applicant-key`), so the root key itself is
+/// never used directly as an AES key.
+pub struct LocalKeyProvider {
+    keks: BTreeMap<RootKeyVersion, Secret32>,
+    current: RootKeyVersion,
+}
+
+impl fmt::Debug for LocalKeyProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalKeyProvider")
+            .field("versions", &self.keks.keys().map(|v| v.get()).collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalKeyProvider {
+    /// A provider over the given root keys; at least one is needed.
+    pub fn new(keys: Vec<(RootKeyVersion, RootKey)>) -> Result<Self> {
+        let mut keks = BTreeMap::new();
+        for (v, k) in keys {
+            let kek = Kdf::new(&[], k.expose()).expand(KEK_APPLICANT, &[]);
+            if keks.insert(v, kek).is_some() {
+                return Err(Error::KeyProvider(format!("root key version {} appears twice", v.get())));
+            }
+        }
+        let current = *keks
+            .keys()
+            .next_back()
+            .ok_or_else(|| Error::KeyProvider("no root key loaded".into()))?;
+        Ok(Self { keks, current })
+    }
+
+    /// Parses root keys from `VAULT_ROOT_KEYS`: entries `VERSION:HEX`
+    /// (64 hex digits) separated by commas or whitespace.
+    pub fn from_env() -> Result<Self> {
+        let value = Zeroizing::new(std::env::var(ENV_ROOT_KEYS).map_err(|_| {
+            Error::KeyProvider(format!("{ENV_ROOT_KEYS} is not set or not valid UTF-8"))
+        })?);
+        Self::new(parse_entries(value.split(|c: char| c == ',' || c.is_whitespace()))?)
+    }
+
+    fn kek(&self, version: RootKeyVersion) -> Result<&Secret32> {
+        self.keks
+            .get(&version)
+            .ok_or(Error::UnknownKeyVersion(version.get()))
+    }
+}
+
+impl KeyProvider for LocalKeyProvider {
+    fn current_version(&self) -> RootKeyVersion {
+        self.current
+    }
+
+    fn versions(&self) -> Vec<RootKeyVersion> {
+        self.keks.keys().copied().collect()
+    }
+
+    fn wrap(&self, version: RootKeyVersion, key: &ApplicantKey, aad: &[u8]) -> Result<WrappedKey> {
+        WrappedKey::seal(self.kek(version)?, key.expose(), aad)
+    }
+
+    fn unwrap(&self, version: RootKeyVersion, wrapped: &WrappedKey, aad: &[u8]) -> Result<ApplicantKey> {
+        wrapped.open(self.kek(version)?, aad).map(ApplicantKey)
+    }
+}
+
+/// Parses `VERSION:HEX` entries; blank entries and `#` comments are skipped.
+fn parse_entries<'a>(entries: impl Iterator<Item = &'a str>) -> Result<Vec<(RootKeyVersion, RootKey)>> {
+    let mut keys = Vec::new();
+    for (n, entry) in entries.enumerate() {
+        let entry = entry.trim();
+        if entry.is_empty() || entry.starts_with('#') {
+            continue;
+        }
+        let bad = || Error::KeyProvider(format!("root key entry {} is not VERSION:64-HEX-DIGITS", n + 1));
+        let (v, hex_key) = entry.split_once(':').ok_or_else(bad)?;
+        let v: u32 = v.trim().parse().map_err(|_| bad())?;
+        let version = RootKeyVersion::new(v).map_err(|_| bad())?;
+        let mut key = Secret32::zero();
+        hex::decode_to_slice(hex_key.trim(), key.expose_mut()).map_err(|_| bad())?;
+        keys.push((version, RootKey(key)));
+    }
+    Ok(keys)
+}
+
+/// Loads and creates root key files.
+///
+/// A key file holds one `VERSION:HEX` line per root key (64 hex digits,
+/// `#` starts a comment). It must be a regular file readable by its owner
+/// only (mode 0600 or stricter); any access for group or others is refused.
+#[derive(Debug)]
+pub struct FileKeyProvider;
+
+impl FileKeyProvider {
+    /// Loads every root key in the file at `path`.
+    pub fn load(path: &Path) -> Result<LocalKeyProvider> {
+        let meta = fs::metadata(path).map_err(|e| {
+            Error::KeyProvider(format!("cannot read key file {}: {}", path.display(), e.kind()))
+        })?;
+        if !meta.is_file() {
+            return Err(Error::KeyProvider(format!("key file {} is not a regular file", path.display())));
+        }
+        let mode = meta.mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(Error::KeyProvider(format!(
+                "key file {} has mode {:o}: it is accessible by group or others; run `chmod 600` on it",
+                path.display(),
+                mode
+            )));
+        }
+        let text = Zeroizing::new(fs::read_to_string(path).map_err(|e| {
+            Error::KeyProvider(format!("cannot read key file {}: {}", path.display(), e.kind()))
+        })?);
+        LocalKeyProvider::new(parse_entries(text.lines())?)
+    }
+
+    /// Creates a new key file at `path` holding one random root key
+    /// (version 1), with mode 0600, synced to disk. Refuses to overwrite an
+    /// existing file.
+    pub fn create(path: &Path) -> Result<()> {
+        let key = RootKey::generate()?;
+        let mut text = Zeroizing::new(String::with_capacity(160));
+        text.push_str("# Document vault root keys: VERSION:HEX. Keep this file 0600 and out of\n");
+        text.push_str("# backups of the metadata database and the blob store.\n");
+        text.push_str("1:");
+        let mut hex_buf = Zeroizing::new([0u8; 2 * KEY_LEN]);
+        hex::encode_to_slice(key.expose(), &mut hex_buf[..]).map_err(|_| Error::Rng)?;
+        text.push_str(std::str::from_utf8(&hex_buf[..]).map_err(|_| Error::Rng)?);
+        text.push('\n');
+        let io_err = |e: std::io::Error| {
+            Error::KeyProvider(format!("cannot create key file {}: {}", path.display(), e.kind()))
+        };
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(io_err)?;
+        f.write_all(text.as_bytes()).map_err(io_err)?;
+        f.sync_all().map_err(io_err)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io_err)?;
+        }
+        Ok(())
+    }
+}
