@@ -116,7 +116,11 @@ mod tests {
     fn debug_is_redacted() {
         let bytes = [0xA5u8; KEY_LEN];
         let k = DataKey::from_slice(&bytes).unwrap();
-        let shown = format!("{k:?} {:?} {:?}", RootKey::generate().unwrap(), ApplicantKey::generate().unwrap());
+        let shown = format!(
+            "{k:?} {:?} {:?}",
+            RootKey::generate().unwrap(),
+            ApplicantKey::generate().unwrap()
+        );
         assert_eq!(shown.matches("[REDACTED]").count(), 3);
         assert!(!shown.to_lowercase().contains("a5"));
         assert!(!shown.contains("165"));
@@ -124,8 +128,14 @@ mod tests {
 
     #[test]
     fn wrong_length_is_rejected() {
-        assert!(matches!(DataKey::from_slice(&[0u8; 31]), Err(Error::InvalidArgument(_))));
-        assert!(matches!(DataKey::from_slice(&[0u8; 33]), Err(Error::InvalidArgument(_))));
+        assert!(matches!(
+            DataKey::from_slice(&[0u8; 31]),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            DataKey::from_slice(&[0u8; 33]),
+            Err(Error::InvalidArgument(_))
+        ));
     }
 
     #[test]

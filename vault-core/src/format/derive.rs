@@ -45,7 +45,11 @@ impl<'a> StreamKdf<'a> {
     /// Only after this succeeds may a segment key be derived.
     pub(crate) fn verify_commitment(&self, expected: &[u8; COMMITMENT_LEN]) -> Result<()> {
         let ok: bool = self.commitment().ct_eq(expected).into();
-        if ok { Ok(()) } else { Err(Error::Authentication) }
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::Authentication)
+        }
     }
 
     /// The AES-256-GCM instance that seals and opens segments.

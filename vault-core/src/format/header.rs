@@ -88,7 +88,9 @@ impl Header {
     /// ignored. Checks, in order: length, magic, version, algorithm, segment
     /// size range.
     pub fn parse(bytes: &[u8]) -> Result<Self, FormatError> {
-        let h = bytes.get(..HEADER_LEN).ok_or(FormatError::HeaderTruncated)?;
+        let h = bytes
+            .get(..HEADER_LEN)
+            .ok_or(FormatError::HeaderTruncated)?;
         if h[0..4] != MAGIC {
             return Err(FormatError::BadMagic);
         }
@@ -167,7 +169,10 @@ mod tests {
     fn typed_errors_for_each_structural_check() {
         let good = sample();
         for len in 0..HEADER_LEN {
-            assert_eq!(Header::parse(&good[..len]), Err(FormatError::HeaderTruncated));
+            assert_eq!(
+                Header::parse(&good[..len]),
+                Err(FormatError::HeaderTruncated)
+            );
         }
         let mut b = good;
         b[0] ^= 1;
@@ -181,7 +186,10 @@ mod tests {
         for bad in [0u32, 255, MAX_SEGMENT_SIZE + 1, u32::MAX] {
             let mut b = good;
             b[6..10].copy_from_slice(&bad.to_be_bytes());
-            assert_eq!(Header::parse(&b), Err(FormatError::SegmentSizeOutOfRange(bad)));
+            assert_eq!(
+                Header::parse(&b),
+                Err(FormatError::SegmentSizeOutOfRange(bad))
+            );
         }
         for ok in [MIN_SEGMENT_SIZE, MAX_SEGMENT_SIZE, 1000] {
             let mut b = good;

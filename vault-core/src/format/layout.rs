@@ -94,21 +94,22 @@ impl Layout {
         start..(start + full).min(self.ciphertext_len)
     }
 
-    /// What to fetch and open to serve plaintext bytes `range`.
+    /// What to fetch and open to serve plaintext bytes `range`: the segments
+    /// that cover it, and nothing else.
     pub fn plan(&self, range: Range<u64>) -> Result<RangePlan> {
         if range.start > range.end || range.end > self.plaintext_len {
             return Err(Error::RangeOutOfBounds);
         }
-        if range.is_empty() {
-            return Ok(RangePlan {
-                segments: 0..0,
-                ciphertext: HEADER_LEN as u64..HEADER_LEN as u64,
-                skip: 0,
-                len: 0,
-            });
-        }
-        let first = range.start / self.segment_size;
-        let last = (range.end - 1) / self.segment_size;
+        // An empty range is covered by the segment holding its start (the
+        // final segment when it starts at the end), so every read opens at
+        // least one segment and a read ending at the end of the plaintext
+        // always authenticates the final segment, and with it the length.
+        let first = (range.start / self.segment_size).min(self.segments - 1);
+        let last = if range.is_empty() {
+            first
+        } else {
+            (range.end - 1) / self.segment_size
+        };
         let ciphertext =
             self.segment_ciphertext_range(first).start..self.segment_ciphertext_range(last).end;
         Ok(RangePlan {
@@ -138,7 +139,9 @@ impl RangePlan {
     /// [`RangePlan::ciphertext`]) and returns the requested plaintext.
     pub fn open(&self, opener: &Opener, layout: &Layout, ciphertext: &mut [u8]) -> Result<Vec<u8>> {
         if ciphertext.len() as u64 != self.ciphertext.end - self.ciphertext.start {
-            return Err(Error::InvalidArgument("ciphertext does not match the range plan"));
+            return Err(Error::InvalidArgument(
+                "ciphertext does not match the range plan",
+            ));
         }
         let mut out = Vec::with_capacity(self.len as usize);
         let mut offset = 0usize;
@@ -233,7 +236,12 @@ impl<R: ReadAt> std::fmt::Debug for SeekableOpener<R> {
 impl<R: ReadAt> SeekableOpener<R> {
     /// Reads the header of `source` and checks it against `key` and
     /// `context`.
-    pub fn new(source: R, key: &DataKey, context: &StreamContext, backend: Backend) -> Result<Self> {
+    pub fn new(
+        source: R,
+        key: &DataKey,
+        context: &StreamContext,
+        backend: Backend,
+    ) -> Result<Self> {
         let size = source.size().map_err(Error::from)?;
         if size < HEADER_LEN as u64 {
             return Err(FormatError::HeaderTruncated.into());
@@ -254,7 +262,10 @@ impl<R: ReadAt> SeekableOpener<R> {
         &self.layout
     }
 
-    /// The plaintext length.
+    /// The plaintext length, computed from the stream's length. It is
+    /// authenticated by any read that reaches the end of the plaintext (which
+    /// opens the final segment); a read that stops earlier proves only its
+    /// own bytes, and a stream cut short fails at its new final segment.
     pub fn plaintext_len(&self) -> u64 {
         self.layout.plaintext_len()
     }

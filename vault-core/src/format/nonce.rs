@@ -30,7 +30,10 @@ mod tests {
             segment_nonce(0x0102_0304, false),
             [0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 0]
         );
-        assert_eq!(segment_nonce(u32::MAX, true)[7..], [0xff, 0xff, 0xff, 0xff, 1]);
+        assert_eq!(
+            segment_nonce(u32::MAX, true)[7..],
+            [0xff, 0xff, 0xff, 0xff, 1]
+        );
     }
 
     #[test]

@@ -34,7 +34,12 @@ impl std::fmt::Debug for Opener {
 impl Opener {
     /// Parses `header` (its first [`HEADER_LEN`] bytes), derives the stream
     /// keys for `key` and `context`, and checks the key commitment.
-    pub fn new(key: &DataKey, context: &StreamContext, header: &[u8], backend: Backend) -> Result<Self> {
+    pub fn new(
+        key: &DataKey,
+        context: &StreamContext,
+        header: &[u8],
+        backend: Backend,
+    ) -> Result<Self> {
         let header = Header::parse(header)?;
         let prefix = Header::prefix(header.segment_size(), header.salt());
         let kdf = StreamKdf::new(key, header.salt(), &prefix, context);
@@ -85,7 +90,12 @@ impl Opener {
 }
 
 /// Opens a whole in-memory stream into a new buffer.
-pub fn open_to_vec(key: &DataKey, context: &StreamContext, stream: &[u8], backend: Backend) -> Result<Vec<u8>> {
+pub fn open_to_vec(
+    key: &DataKey,
+    context: &StreamContext,
+    stream: &[u8],
+    backend: Backend,
+) -> Result<Vec<u8>> {
     let opener = Opener::new(key, context, stream, backend)?;
     let layout = Layout::from_ciphertext_len(opener.header().segment_size(), stream.len() as u64)?;
     let plen = usize::try_from(layout.plaintext_len())
@@ -144,7 +154,12 @@ impl<R: Read> std::fmt::Debug for OpeningReader<R> {
 
 impl<R: Read> OpeningReader<R> {
     /// Reads and checks the header from `inner`.
-    pub fn new(mut inner: R, key: &DataKey, context: &StreamContext, backend: Backend) -> Result<Self> {
+    pub fn new(
+        mut inner: R,
+        key: &DataKey,
+        context: &StreamContext,
+        backend: Backend,
+    ) -> Result<Self> {
         let mut header = [0u8; HEADER_LEN];
         let got = read_full(&mut inner, &mut header)?;
         if got < HEADER_LEN {
@@ -190,7 +205,9 @@ impl<R: Read> OpeningReader<R> {
             return Err(Error::Authentication);
         }
         let index = u32::try_from(self.next_index).map_err(|_| FormatError::TooLong)?;
-        let n = self.opener.open_segment(index, last, &mut self.buf[..filled])?;
+        let n = self
+            .opener
+            .open_segment(index, last, &mut self.buf[..filled])?;
         self.pos = 0;
         self.end = n;
         self.next_index += 1;

@@ -99,7 +99,11 @@ impl Sealer {
     }
 
     /// Adds plaintext; `emit` receives each segment completed by it.
-    pub fn push(&mut self, mut data: &[u8], mut emit: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
+    pub fn push(
+        &mut self,
+        mut data: &[u8],
+        mut emit: impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
         while !data.is_empty() {
             if self.buf.len() == self.segment_size {
                 self.seal_buffered(false, &mut emit)?;
@@ -117,7 +121,11 @@ impl Sealer {
         self.seal_buffered(true, &mut emit)
     }
 
-    fn seal_buffered(&mut self, last: bool, emit: &mut impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
+    fn seal_buffered(
+        &mut self,
+        last: bool,
+        emit: &mut impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
         if self.exhausted {
             return Err(FormatError::TooLong.into());
         }
@@ -184,7 +192,12 @@ impl<W: Write> std::fmt::Debug for SealingWriter<W> {
 
 impl<W: Write> SealingWriter<W> {
     /// Starts a stream into `inner` and writes its header.
-    pub fn new(mut inner: W, key: &DataKey, context: &StreamContext, params: SealParams) -> Result<Self> {
+    pub fn new(
+        mut inner: W,
+        key: &DataKey,
+        context: &StreamContext,
+        params: SealParams,
+    ) -> Result<Self> {
         let sealer = Sealer::new(key, context, params)?;
         inner.write_all(sealer.header()).map_err(Error::from)?;
         Ok(Self {
@@ -199,12 +212,20 @@ impl<W: Write> SealingWriter<W> {
         self.sealer.metadata()
     }
 
+    /// The inner writer (what has been written to it so far is not yet a
+    /// valid stream).
+    pub fn get_ref(&self) -> &W {
+        &self.inner
+    }
+
     /// Seals the final segment, flushes, and returns the inner writer.
     pub fn finish(self) -> Result<W> {
         if self.poisoned {
             return Err(Error::Poisoned);
         }
-        let SealingWriter { sealer, mut inner, .. } = self;
+        let SealingWriter {
+            sealer, mut inner, ..
+        } = self;
         sealer.finish(|ct| inner.write_all(ct).map_err(Error::from))?;
         inner.flush().map_err(Error::from)?;
         Ok(inner)

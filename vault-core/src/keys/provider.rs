@@ -57,7 +57,12 @@ pub trait KeyProvider: Send + Sync + fmt::Debug {
     /// A wrong version, wrong `aad` or tampered bytes give
     /// [`Error::Authentication`]; a version not loaded gives
     /// [`Error::UnknownKeyVersion`].
-    fn unwrap(&self, version: RootKeyVersion, wrapped: &WrappedKey, aad: &[u8]) -> Result<ApplicantKey>;
+    fn unwrap(
+        &self,
+        version: RootKeyVersion,
+        wrapped: &WrappedKey,
+        aad: &[u8],
+    ) -> Result<ApplicantKey>;
 }
 
 /// A provider holding root keys in process memory, loaded from a key file
@@ -74,7 +79,10 @@ pub struct LocalKeyProvider {
 impl fmt::Debug for LocalKeyProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LocalKeyProvider")
-            .field("versions", &self.keks.keys().map(|v| v.get()).collect::<Vec<_>>())
+            .field(
+                "versions",
+                &self.keks.keys().map(|v| v.get()).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -86,7 +94,10 @@ impl LocalKeyProvider {
         for (v, k) in keys {
             let kek = Kdf::new(&[], k.expose()).expand(KEK_APPLICANT, &[]);
             if keks.insert(v, kek).is_some() {
-                return Err(Error::KeyProvider(format!("root key version {} appears twice", v.get())));
+                return Err(Error::KeyProvider(format!(
+                    "root key version {} appears twice",
+                    v.get()
+                )));
             }
         }
         let current = *keks
@@ -96,13 +107,24 @@ impl LocalKeyProvider {
         Ok(Self { keks, current })
     }
 
-    /// Parses root keys from `VAULT_ROOT_KEYS`: entries `VERSION:HEX`
-    /// (64 hex digits) separated by commas or whitespace.
+    /// Parses root keys from the `VAULT_ROOT_KEYS` environment variable,
+    /// in the syntax of [`LocalKeyProvider::parse`].
     pub fn from_env() -> Result<Self> {
         let value = Zeroizing::new(std::env::var(ENV_ROOT_KEYS).map_err(|_| {
             Error::KeyProvider(format!("{ENV_ROOT_KEYS} is not set or not valid UTF-8"))
         })?);
-        Self::new(parse_entries(value.split(|c: char| c == ',' || c.is_whitespace()))?)
+        Self::parse(&value)
+    }
+
+    /// Parses root keys written as `VERSION:HEX` entries (a version from 1,
+    /// a colon, 64 hex digits), separated by newlines, commas or spaces;
+    /// `#` starts a comment that runs to the end of the line.
+    pub fn parse(text: &str) -> Result<Self> {
+        let entries = text
+            .lines()
+            .map(|line| line.split('#').next().unwrap_or(""))
+            .flat_map(|line| line.split(|c: char| c == ',' || c.is_whitespace()));
+        Self::new(parse_entries(entries)?)
     }
 
     fn kek(&self, version: RootKeyVersion) -> Result<&Secret32> {
@@ -125,20 +147,29 @@ impl KeyProvider for LocalKeyProvider {
         WrappedKey::seal(self.kek(version)?, key.expose(), aad)
     }
 
-    fn unwrap(&self, version: RootKeyVersion, wrapped: &WrappedKey, aad: &[u8]) -> Result<ApplicantKey> {
+    fn unwrap(
+        &self,
+        version: RootKeyVersion,
+        wrapped: &WrappedKey,
+        aad: &[u8],
+    ) -> Result<ApplicantKey> {
         wrapped.open(self.kek(version)?, aad).map(ApplicantKey)
     }
 }
 
-/// Parses `VERSION:HEX` entries; blank entries and `#` comments are skipped.
-fn parse_entries<'a>(entries: impl Iterator<Item = &'a str>) -> Result<Vec<(RootKeyVersion, RootKey)>> {
+/// Parses `VERSION:HEX` entries; blank entries are skipped.
+fn parse_entries<'a>(
+    entries: impl Iterator<Item = &'a str>,
+) -> Result<Vec<(RootKeyVersion, RootKey)>> {
     let mut keys = Vec::new();
-    for (n, entry) in entries.enumerate() {
+    for (n, entry) in entries.filter(|e| !e.trim().is_empty()).enumerate() {
         let entry = entry.trim();
-        if entry.is_empty() || entry.starts_with('#') {
-            continue;
-        }
-        let bad = || Error::KeyProvider(format!("root key entry {} is not VERSION:64-HEX-DIGITS", n + 1));
+        let bad = || {
+            Error::KeyProvider(format!(
+                "root key entry {} is not VERSION:64-HEX-DIGITS",
+                n + 1
+            ))
+        };
         let (v, hex_key) = entry.split_once(':').ok_or_else(bad)?;
         let v: u32 = v.trim().parse().map_err(|_| bad())?;
         let version = RootKeyVersion::new(v).map_err(|_| bad())?;
@@ -151,8 +182,8 @@ fn parse_entries<'a>(entries: impl Iterator<Item = &'a str>) -> Result<Vec<(Root
 
 /// Loads and creates root key files.
 ///
-/// A key file holds one `VERSION:HEX` line per root key (64 hex digits,
-/// `#` starts a comment). It must be a regular file readable by its owner
+/// A key file holds one `VERSION:HEX` line per root key, in the syntax of
+/// [`LocalKeyProvider::parse`]. It must be a regular file readable by its owner
 /// only (mode 0600 or stricter); any access for group or others is refused.
 #[derive(Debug)]
 pub struct FileKeyProvider;
@@ -161,10 +192,17 @@ impl FileKeyProvider {
     /// Loads every root key in the file at `path`.
     pub fn load(path: &Path) -> Result<LocalKeyProvider> {
         let meta = fs::metadata(path).map_err(|e| {
-            Error::KeyProvider(format!("cannot read key file {}: {}", path.display(), e.kind()))
+            Error::KeyProvider(format!(
+                "cannot read key file {}: {}",
+                path.display(),
+                e.kind()
+            ))
         })?;
         if !meta.is_file() {
-            return Err(Error::KeyProvider(format!("key file {} is not a regular file", path.display())));
+            return Err(Error::KeyProvider(format!(
+                "key file {} is not a regular file",
+                path.display()
+            )));
         }
         let mode = meta.mode() & 0o777;
         if mode & 0o077 != 0 {
@@ -175,9 +213,13 @@ impl FileKeyProvider {
             )));
         }
         let text = Zeroizing::new(fs::read_to_string(path).map_err(|e| {
-            Error::KeyProvider(format!("cannot read key file {}: {}", path.display(), e.kind()))
+            Error::KeyProvider(format!(
+                "cannot read key file {}: {}",
+                path.display(),
+                e.kind()
+            ))
         })?);
-        LocalKeyProvider::new(parse_entries(text.lines())?)
+        LocalKeyProvider::parse(&text)
     }
 
     /// Creates a new key file at `path` holding one random root key
@@ -194,7 +236,11 @@ impl FileKeyProvider {
         text.push_str(std::str::from_utf8(&hex_buf[..]).map_err(|_| Error::Rng)?);
         text.push('\n');
         let io_err = |e: std::io::Error| {
-            Error::KeyProvider(format!("cannot create key file {}: {}", path.display(), e.kind()))
+            Error::KeyProvider(format!(
+                "cannot create key file {}: {}",
+                path.display(),
+                e.kind()
+            ))
         };
         let mut f = OpenOptions::new()
             .write(true)
@@ -205,7 +251,9 @@ impl FileKeyProvider {
         f.write_all(text.as_bytes()).map_err(io_err)?;
         f.sync_all().map_err(io_err)?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io_err)?;
+            fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io_err)?;
         }
         Ok(())
     }

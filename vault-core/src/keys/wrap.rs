@@ -43,7 +43,9 @@ impl WrappedKey {
         let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| Error::Rng)?;
         let (ct, tag_out) = rest.split_at_mut(KEY_LEN);
         ct.copy_from_slice(key);
-        let tag = Backend::default().cipher(kek.expose())?.seal_in_place(&nonce, aad, ct)?;
+        let tag = Backend::default()
+            .cipher(kek.expose())?
+            .seal_in_place(&nonce, aad, ct)?;
         tag_out.copy_from_slice(&tag);
         Ok(Self(out))
     }
@@ -58,9 +60,12 @@ impl WrappedKey {
         let mut key = Secret32::zero();
         key.expose_mut()
             .copy_from_slice(&self.0[1 + NONCE_LEN..1 + NONCE_LEN + KEY_LEN]);
-        Backend::default()
-            .cipher(kek.expose())?
-            .open_in_place(&nonce, aad, key.expose_mut(), &tag)?;
+        Backend::default().cipher(kek.expose())?.open_in_place(
+            &nonce,
+            aad,
+            key.expose_mut(),
+            &tag,
+        )?;
         Ok(key)
     }
 }
@@ -149,11 +154,21 @@ pub fn unwrap_applicant_key(
 }
 
 /// Wraps a document's data key under its applicant's key.
-pub fn wrap_data_key(applicant_key: &ApplicantKey, id: &DataKeyId, key: &DataKey) -> Result<WrappedKey> {
+pub fn wrap_data_key(
+    applicant_key: &ApplicantKey,
+    id: &DataKeyId,
+    key: &DataKey,
+) -> Result<WrappedKey> {
     WrappedKey::seal(&data_kek(applicant_key), key.expose(), &data_ad(id))
 }
 
 /// Unwraps a document's data key.
-pub fn unwrap_data_key(applicant_key: &ApplicantKey, id: &DataKeyId, wrapped: &WrappedKey) -> Result<DataKey> {
-    wrapped.open(&data_kek(applicant_key), &data_ad(id)).map(DataKey)
+pub fn unwrap_data_key(
+    applicant_key: &ApplicantKey,
+    id: &DataKeyId,
+    wrapped: &WrappedKey,
+) -> Result<DataKey> {
+    wrapped
+        .open(&data_kek(applicant_key), &data_ad(id))
+        .map(DataKey)
 }
