@@ -94,6 +94,59 @@ pub(crate) trait Aead: Send + Sync {
         in_out: &mut [u8],
         tag: &[u8; TAG_LEN],
     ) -> Result<()>;
+
+    /// Encrypts `input` into `out`, which must be exactly `input.len() +
+    /// TAG_LEN` bytes: ciphertext then tag. Backends with an out-of-place
+    /// primitive avoid the copy.
+    fn seal_to(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        input: &[u8],
+        out: &mut [u8],
+    ) -> Result<()> {
+        let (ct, tag_out) = split_for_tag(out, input.len())?;
+        ct.copy_from_slice(input);
+        let tag = self.seal_in_place(nonce, aad, ct)?;
+        tag_out.copy_from_slice(&tag);
+        Ok(())
+    }
+
+    /// Verifies and decrypts `ct_and_tag` into `out`, which must be exactly
+    /// `ct_and_tag.len() - TAG_LEN` bytes. On failure `out` is zeroed.
+    fn open_to(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        ct_and_tag: &[u8],
+        out: &mut [u8],
+    ) -> Result<()> {
+        let (ct, tag) = split_tag(ct_and_tag, out.len())?;
+        out.copy_from_slice(ct);
+        self.open_in_place(nonce, aad, out, tag)
+    }
+}
+
+/// Splits an output buffer into `n` ciphertext bytes and a tag slot.
+fn split_for_tag(out: &mut [u8], n: usize) -> Result<(&mut [u8], &mut [u8])> {
+    if out.len() != n + TAG_LEN {
+        return Err(Error::InvalidArgument(
+            "AEAD output buffer has the wrong length",
+        ));
+    }
+    Ok(out.split_at_mut(n))
+}
+
+/// Splits `ct_and_tag` into `n` ciphertext bytes and the tag.
+fn split_tag(ct_and_tag: &[u8], n: usize) -> Result<(&[u8], &[u8; TAG_LEN])> {
+    if ct_and_tag.len() != n + TAG_LEN {
+        return Err(Error::InvalidArgument(
+            "AEAD output buffer has the wrong length",
+        ));
+    }
+    let (ct, tag) = ct_and_tag.split_at(n);
+    let tag = tag.try_into().map_err(|_| Error::Authentication)?;
+    Ok((ct, tag))
 }
 
 #[cfg(feature = "aws-lc")]
@@ -147,6 +200,48 @@ mod aws {
             );
             if opened.is_err() {
                 in_out.zeroize();
+                return Err(Error::Authentication);
+            }
+            Ok(())
+        }
+
+        fn seal_to(
+            &self,
+            nonce: &[u8; NONCE_LEN],
+            aad: &[u8],
+            input: &[u8],
+            out: &mut [u8],
+        ) -> Result<()> {
+            let (ct, tag) = split_for_tag(out, input.len())?;
+            self.0
+                .seal_out_of_place_scatter(
+                    Nonce::assume_unique_for_key(*nonce),
+                    Aad::from(aad),
+                    input,
+                    ct,
+                    &[],
+                    tag,
+                )
+                .map_err(|_| Error::InvalidArgument("AES-GCM input too long"))
+        }
+
+        fn open_to(
+            &self,
+            nonce: &[u8; NONCE_LEN],
+            aad: &[u8],
+            ct_and_tag: &[u8],
+            out: &mut [u8],
+        ) -> Result<()> {
+            let (ct, tag) = split_tag(ct_and_tag, out.len())?;
+            let opened = self.0.open_separate_gather(
+                Nonce::assume_unique_for_key(*nonce),
+                Aad::from(aad),
+                ct,
+                tag,
+                out,
+            );
+            if opened.is_err() {
+                out.zeroize();
                 return Err(Error::Authentication);
             }
             Ok(())

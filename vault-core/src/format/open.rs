@@ -8,6 +8,7 @@ use super::header::{HEADER_LEN, Header};
 use super::layout::Layout;
 use super::metadata::MetadataCipher;
 use super::nonce::segment_nonce;
+use super::seal::for_each_segment_parallel;
 use crate::aead::{Aead, Backend, TAG_LEN};
 use crate::error::{Error, FormatError, Result};
 use crate::secret::DataKey;
@@ -69,14 +70,8 @@ impl Opener {
     /// a full segment, a non-final segment that is not full, and an empty
     /// final segment anywhere but at index 0 (writers never produce one).
     pub fn open_segment(&self, index: u32, last: bool, ct_and_tag: &mut [u8]) -> Result<usize> {
-        let full = self.header.segment_size().usize() + TAG_LEN;
         let len = ct_and_tag.len();
-        let well_formed = if last {
-            (TAG_LEN..=full).contains(&len) && (len > TAG_LEN || index == 0)
-        } else {
-            len == full
-        };
-        if !well_formed {
+        if !self.segment_well_formed(index, last, len) {
             ct_and_tag.fill(0);
             return Err(Error::Authentication);
         }
@@ -100,22 +95,61 @@ pub fn open_to_vec(
     let layout = Layout::from_ciphertext_len(opener.header().segment_size(), stream.len() as u64)?;
     let plen = usize::try_from(layout.plaintext_len())
         .map_err(|_| Error::InvalidArgument("stream too large for memory"))?;
-    let mut out = vec![0u8; plen + TAG_LEN];
-    let seg = opener.header().segment_size().usize();
-    for i in 0..layout.segments() {
-        let r = layout.segment_ciphertext_range(i);
-        let ct = &stream[r.start as usize..r.end as usize];
-        let start = i as usize * seg;
-        let slot = &mut out[start..start + ct.len()];
-        slot.copy_from_slice(ct);
-        let index = u32::try_from(i).map_err(|_| FormatError::TooLong)?;
-        if let Err(e) = opener.open_segment(index, i + 1 == layout.segments(), slot) {
+    let mut out = vec![0u8; plen];
+    opener.open_into(stream, &mut out, 1)?;
+    Ok(out)
+}
+
+impl Opener {
+    /// Opens the whole `stream` (header included, as given to
+    /// [`Opener::new`]) into `out`, which must be exactly as long as the
+    /// plaintext, using up to `threads` threads. On any failure `out` is
+    /// zeroed entirely, so no plaintext of a stream that fails is left behind.
+    pub fn open_into(&self, stream: &[u8], out: &mut [u8], threads: usize) -> Result<()> {
+        let layout = Layout::from_ciphertext_len(self.header.segment_size(), stream.len() as u64)?;
+        if out.len() as u64 != layout.plaintext_len() {
+            return Err(Error::InvalidArgument("output buffer has the wrong length"));
+        }
+        let s = self.header.segment_size().usize();
+        let n = layout.segments();
+        let r = for_each_segment_parallel(out, s, n, threads, |i, pt| {
+            let r = layout.segment_ciphertext_range(i);
+            let ct = &stream[r.start as usize..r.end as usize];
+            let index = u32::try_from(i).map_err(|_| FormatError::TooLong)?;
+            self.open_segment_to(index, i + 1 == n, ct, pt)
+        });
+        if r.is_err() {
             out.fill(0);
-            return Err(e);
+        }
+        r
+    }
+
+    /// Out-of-place variant of [`Opener::open_segment`].
+    fn open_segment_to(
+        &self,
+        index: u32,
+        last: bool,
+        ct_and_tag: &[u8],
+        out: &mut [u8],
+    ) -> Result<()> {
+        if !self.segment_well_formed(index, last, ct_and_tag.len())
+            || out.len() + TAG_LEN != ct_and_tag.len()
+        {
+            out.fill(0);
+            return Err(Error::Authentication);
+        }
+        self.aead
+            .open_to(&segment_nonce(index, last), &[], ct_and_tag, out)
+    }
+
+    fn segment_well_formed(&self, index: u32, last: bool, len: usize) -> bool {
+        let full = self.header.segment_size().usize() + TAG_LEN;
+        if last {
+            (TAG_LEN..=full).contains(&len) && (len > TAG_LEN || index == 0)
+        } else {
+            len == full
         }
     }
-    out.truncate(plen);
-    Ok(out)
 }
 
 /// A `std::io::Read` that opens a stream read from `inner`.

@@ -11,6 +11,7 @@ use futures_util::Stream;
 use super::context::StreamContext;
 use super::derive::StreamKdf;
 use super::header::{HEADER_LEN, Header, SALT_LEN, SegmentSize};
+use super::layout::Layout;
 use super::metadata::MetadataCipher;
 use super::nonce::segment_nonce;
 use crate::aead::{Aead, Backend, TAG_LEN};
@@ -40,7 +41,10 @@ pub struct Sealer {
     metadata: MetadataCipher,
     header: [u8; HEADER_LEN],
     segment_size: usize,
+    /// Plaintext of the current, not yet sealed, segment.
     buf: Vec<u8>,
+    /// Ciphertext of the segment being emitted.
+    out: Vec<u8>,
     next_index: u32,
     /// Set once segment `u32::MAX` has been sealed as not-last: no further
     /// segment can be numbered.
@@ -82,7 +86,8 @@ impl Sealer {
             metadata: MetadataCipher::new(kdf.metadata_cipher(params.backend)?),
             header,
             segment_size,
-            buf: Vec::with_capacity(segment_size + TAG_LEN),
+            buf: Vec::with_capacity(segment_size),
+            out: vec![0u8; segment_size + TAG_LEN],
             next_index: 0,
             exhausted: false,
         })
@@ -104,11 +109,23 @@ impl Sealer {
         mut data: &[u8],
         mut emit: impl FnMut(&[u8]) -> Result<()>,
     ) -> Result<()> {
+        let s = self.segment_size;
         while !data.is_empty() {
-            if self.buf.len() == self.segment_size {
-                self.seal_buffered(false, &mut emit)?;
+            if self.buf.len() == s {
+                let pending = std::mem::take(&mut self.buf);
+                let r = self.seal_segment(&pending, false, &mut emit);
+                self.buf = pending;
+                self.buf.clear();
+                r?;
             }
-            let take = (self.segment_size - self.buf.len()).min(data.len());
+            if self.buf.is_empty() && data.len() > s {
+                // A whole segment with more after it: seal straight from the
+                // caller's bytes, without buffering.
+                self.seal_segment(&data[..s], false, &mut emit)?;
+                data = &data[s..];
+                continue;
+            }
+            let take = (s - self.buf.len()).min(data.len());
             self.buf.extend_from_slice(&data[..take]);
             data = &data[take..];
         }
@@ -118,11 +135,40 @@ impl Sealer {
     /// Seals the final segment (possibly empty, if the whole stream is) with
     /// the last flag set and hands it to `emit`.
     pub fn finish(mut self, mut emit: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
-        self.seal_buffered(true, &mut emit)
+        let pending = std::mem::take(&mut self.buf);
+        self.seal_segment(&pending, true, &mut emit)
     }
 
-    fn seal_buffered(
+    /// Seals the whole of `plaintext` into `out`, header included, using up to
+    /// `threads` threads (segments are independent, so they can be sealed in
+    /// parallel). `out` must be exactly
+    /// `Layout::for_plaintext_len(segment_size, plaintext.len()).ciphertext_len()`
+    /// bytes. The sealer must be fresh (nothing pushed yet).
+    pub fn seal_into(self, plaintext: &[u8], out: &mut [u8], threads: usize) -> Result<()> {
+        if self.next_index != 0 || !self.buf.is_empty() {
+            return Err(Error::InvalidArgument("seal_into needs a fresh sealer"));
+        }
+        let seg = SegmentSize::new(self.segment_size as u32)?;
+        let layout = Layout::for_plaintext_len(seg, plaintext.len() as u64)?;
+        if out.len() as u64 != layout.ciphertext_len() {
+            return Err(Error::InvalidArgument("output buffer has the wrong length"));
+        }
+        let (header, body) = out.split_at_mut(HEADER_LEN);
+        header.copy_from_slice(&self.header);
+        let aead = &*self.aead;
+        let s = self.segment_size;
+        let n = layout.segments();
+        for_each_segment_parallel(body, s + TAG_LEN, n, threads, |i, ct| {
+            let start = (i as usize) * s;
+            let pt = &plaintext[start..(start + s).min(plaintext.len())];
+            let index = u32::try_from(i).map_err(|_| FormatError::TooLong)?;
+            aead.seal_to(&segment_nonce(index, i + 1 == n), &[], pt, ct)
+        })
+    }
+
+    fn seal_segment(
         &mut self,
+        pt: &[u8],
         last: bool,
         emit: &mut impl FnMut(&[u8]) -> Result<()>,
     ) -> Result<()> {
@@ -130,17 +176,68 @@ impl Sealer {
             return Err(FormatError::TooLong.into());
         }
         let index = self.next_index;
-        let nonce = segment_nonce(index, last);
-        let tag = self.aead.seal_in_place(&nonce, &[], &mut self.buf)?;
-        self.buf.extend_from_slice(&tag);
-        let result = emit(&self.buf);
-        self.buf.clear();
+        let ct = &mut self.out[..pt.len() + TAG_LEN];
+        self.aead
+            .seal_to(&segment_nonce(index, last), &[], pt, ct)?;
         match index.checked_add(1) {
             Some(next) => self.next_index = next,
             None => self.exhausted = true,
         }
-        result
+        emit(ct)
     }
+}
+
+/// Runs `f(segment_index, segment_bytes)` for every index in
+/// `0..segments`, where segment `i` is `body[i * full ..]` cut to at most
+/// `full` bytes (so the final one may be shorter, or empty for an empty
+/// plaintext: it is still visited). Uses up to `threads` scoped threads, each
+/// taking a contiguous run of segments, and returns the first error.
+pub(crate) fn for_each_segment_parallel<F>(
+    body: &mut [u8],
+    full: usize,
+    segments: u64,
+    threads: usize,
+    f: F,
+) -> Result<()>
+where
+    F: Fn(u64, &mut [u8]) -> Result<()> + Sync,
+{
+    let run = |first: u64, count: u64, mut rest: &mut [u8]| -> Result<()> {
+        for j in 0..count {
+            let take = full.min(rest.len());
+            let (seg, tail) = std::mem::take(&mut rest).split_at_mut(take);
+            rest = tail;
+            f(first + j, seg)?;
+        }
+        Ok(())
+    };
+    let threads = threads.clamp(1, segments.max(1) as usize) as u64;
+    if threads == 1 {
+        return run(0, segments, body);
+    }
+    let per_thread = segments.div_ceil(threads);
+    std::thread::scope(|scope| {
+        let mut handles = Vec::new();
+        let mut rest = body;
+        let mut first = 0u64;
+        while first < segments {
+            let count = per_thread.min(segments - first);
+            let take = (count as usize * full).min(rest.len());
+            let (chunk, tail) = std::mem::take(&mut rest).split_at_mut(take);
+            rest = tail;
+            let run = &run;
+            handles.push(scope.spawn(move || run(first, count, chunk)));
+            first += count;
+        }
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or(Err(Error::InvalidArgument("sealing thread panicked")))
+            })
+            .collect::<Result<Vec<()>>>()
+            .map(|_| ())
+    })
 }
 
 /// Seals a whole in-memory plaintext into a new buffer.
@@ -151,9 +248,17 @@ pub fn seal_to_vec(
     plaintext: &[u8],
 ) -> Result<Vec<u8>> {
     let sealer = Sealer::new(key, context, params)?;
-    seal_all(sealer, plaintext)
+    let layout = Layout::for_plaintext_len(params.segment_size, plaintext.len() as u64)?;
+    let len = usize::try_from(layout.ciphertext_len())
+        .map_err(|_| Error::InvalidArgument("stream too large for memory"))?;
+    let mut out = vec![0u8; len];
+    sealer.seal_into(plaintext, &mut out, 1)?;
+    Ok(out)
 }
 
+/// Seals through the streaming path ([`Sealer::push`] and
+/// [`Sealer::finish`]); used by tests to cross-check [`Sealer::seal_into`].
+#[cfg(test)]
 pub(crate) fn seal_all(mut sealer: Sealer, plaintext: &[u8]) -> Result<Vec<u8>> {
     let segments = plaintext.len().div_ceil(sealer.segment_size).max(1);
     let mut out = Vec::with_capacity(HEADER_LEN + plaintext.len() + segments * TAG_LEN);

@@ -237,6 +237,15 @@ fn empty_stream_is_one_empty_final_segment() {
     assert!(out.is_empty() && err.is_none());
     // Header alone (the final segment cut off) is truncation, not an empty file.
     assert_auth_failure(&ct[..HEADER_LEN], "header only");
+    // The empty final segment's tag is checked on every path.
+    for i in HEADER_LEN..ct.len() {
+        let mut bad = ct.clone();
+        bad[i] ^= 1;
+        assert_auth_failure(&bad, "flipped tag of the empty segment");
+    }
+    let mut random_tag = ct[..HEADER_LEN].to_vec();
+    random_tag.extend_from_slice(&[0x5a; TAG_LEN]);
+    assert_auth_failure(&random_tag, "forged empty segment");
 }
 
 // ---------------------------------------------------------------------------
@@ -705,6 +714,31 @@ proptest! {
         }
         for s in &streams[1..] {
             prop_assert_eq!(s, &streams[0]);
+        }
+    }
+
+    /// Whole-buffer sealing on 1–3 threads equals the streaming path byte for
+    /// byte, and parallel opening gives the plaintext back.
+    #[test]
+    fn parallel_whole_buffer_paths_agree(len in 0usize..3000, threads in 1usize..4, salt in any::<[u8; SALT_LEN]>()) {
+        let pt = pattern(len);
+        for &backend in Backend::all() {
+            let streamed = seal_fixed(&pt, S, backend, salt);
+            let sealer = Sealer::with_salt(&key(), &ctx(), params(S, backend), salt).unwrap();
+            let mut out = vec![0u8; streamed.len()];
+            sealer.seal_into(&pt, &mut out, threads).unwrap();
+            prop_assert_eq!(&out, &streamed);
+            let opener = Opener::new(&key(), &ctx(), &out, backend).unwrap();
+            let mut back = vec![0u8; len];
+            opener.open_into(&out, &mut back, threads).unwrap();
+            prop_assert_eq!(&back, &pt);
+            if len > 0 {
+                let mut bad = out.clone();
+                bad[HEADER_LEN + (len * 7) % (out.len() - HEADER_LEN)] ^= 4;
+                let mut back = vec![0u8; len];
+                prop_assert!(matches!(opener.open_into(&bad, &mut back, threads), Err(Error::Authentication)));
+                prop_assert!(back.iter().all(|&b| b == 0), "plaintext left behind after a failure");
+            }
         }
     }
 
