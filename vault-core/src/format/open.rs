@@ -125,7 +125,7 @@ impl Opener {
     }
 
     /// Out-of-place variant of [`Opener::open_segment`].
-    fn open_segment_to(
+    pub(crate) fn open_segment_to(
         &self,
         index: u32,
         last: bool,
@@ -219,8 +219,9 @@ impl<R: Read> OpeningReader<R> {
         &self.opener
     }
 
-    /// Reads, authenticates and decrypts the next segment into `buf`.
-    fn next_segment(&mut self) -> Result<()> {
+    /// Reads the next segment's ciphertext into `buf`; returns its length,
+    /// whether it is the final segment, and its index.
+    fn fetch_segment(&mut self) -> Result<(usize, bool, u32)> {
         let full = self.opener.header().segment_size().usize() + TAG_LEN;
         let mut filled = 0;
         if let Some(b) = self.carry.take() {
@@ -239,14 +240,28 @@ impl<R: Read> OpeningReader<R> {
             return Err(Error::Authentication);
         }
         let index = u32::try_from(self.next_index).map_err(|_| FormatError::TooLong)?;
-        let n = self
-            .opener
-            .open_segment(index, last, &mut self.buf[..filled])?;
-        self.pos = 0;
-        self.end = n;
+        Ok((filled, last, index))
+    }
+
+    /// Fetches and opens the next segment, straight into `out` when it has
+    /// room for the whole segment (returning the count), else into `buf`
+    /// (returning 0 with the plaintext in `buf[pos..end]`).
+    fn next_segment(&mut self, out: &mut [u8]) -> Result<usize> {
+        let (len, last, index) = self.fetch_segment()?;
+        let plen = len.checked_sub(TAG_LEN).ok_or(Error::Authentication)?;
+        let direct = out.len() >= plen;
+        if direct {
+            self.opener
+                .open_segment_to(index, last, &self.buf[..len], &mut out[..plen])?;
+        } else {
+            self.opener
+                .open_segment(index, last, &mut self.buf[..len])?;
+            self.pos = 0;
+            self.end = plen;
+        }
         self.next_index += 1;
         self.done = last;
-        Ok(())
+        Ok(if direct { plen } else { 0 })
     }
 }
 
@@ -255,11 +270,18 @@ impl<R: Read> Read for OpeningReader<R> {
         if self.failed {
             return Err(Error::Poisoned.into_io());
         }
+        if out.is_empty() {
+            return Ok(0);
+        }
         while self.pos == self.end && !self.done {
-            if let Err(e) = self.next_segment() {
-                self.failed = true;
-                self.buf.fill(0);
-                return Err(e.into_io());
+            match self.next_segment(out) {
+                Ok(0) => {}
+                Ok(n) => return Ok(n),
+                Err(e) => {
+                    self.failed = true;
+                    self.buf.fill(0);
+                    return Err(e.into_io());
+                }
             }
         }
         let n = (self.end - self.pos).min(out.len());

@@ -710,6 +710,16 @@ proptest! {
             let mut got = Vec::new();
             r.read_to_end(&mut got).unwrap();
             prop_assert_eq!(&got, &pt);
+            // Reads of any size, smaller and larger than a segment.
+            let mut r = OpeningReader::new(&out[..], &key(), &ctx(), backend).unwrap();
+            let mut got = Vec::new();
+            let mut buf = vec![0u8; chunk];
+            loop {
+                let n = r.read(&mut buf).unwrap();
+                if n == 0 { break; }
+                got.extend_from_slice(&buf[..n]);
+            }
+            prop_assert_eq!(&got, &pt);
             streams.push(out);
         }
         for s in &streams[1..] {
