@@ -55,7 +55,11 @@ impl fmt::Display for ConfigError {
         match self {
             Self::Read(p, k) => write!(f, "cannot read configuration {}: {k}", p.display()),
             Self::Parse(p, m) => write!(f, "invalid configuration {}: {m}", p.display()),
-            Self::Exists(p) => write!(f, "{} already exists; refusing to overwrite it", p.display()),
+            Self::Exists(p) => write!(
+                f,
+                "{} already exists; refusing to overwrite it",
+                p.display()
+            ),
             Self::Create(p, k) => write!(f, "cannot create {}: {k}", p.display()),
             Self::Keys(e) => write!(f, "{e}"),
         }
@@ -65,9 +69,10 @@ impl fmt::Display for ConfigError {
 impl Config {
     /// Reads and parses `path`.
     pub(crate) fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_owned(), e.kind()))?;
-        let mut config: Config =
-            toml::from_str(&text).map_err(|e| ConfigError::Parse(path.to_owned(), e.message().to_owned()))?;
+        let text =
+            fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_owned(), e.kind()))?;
+        let mut config: Config = toml::from_str(&text)
+            .map_err(|e| ConfigError::Parse(path.to_owned(), e.message().to_owned()))?;
         config.base = path.parent().map(Path::to_owned).unwrap_or_default();
         Ok(config)
     }
@@ -123,5 +128,9 @@ pub(crate) fn init(dir: &Path) -> Result<Created, ConfigError> {
     f.write_all(text.as_bytes())
         .and_then(|()| f.sync_all())
         .map_err(|e| ConfigError::Create(config.clone(), e.kind()))?;
-    Ok(Created { config, key_file, data_dir })
+    Ok(Created {
+        config,
+        key_file,
+        data_dir,
+    })
 }

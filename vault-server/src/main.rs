@@ -17,7 +17,12 @@ use crate::config::Config;
 #[command(name = "vault", version, about)]
 struct Cli {
     /// Configuration file.
-    #[arg(long, global = true, env = "VAULT_CONFIG", default_value = "vault.toml")]
+    #[arg(
+        long,
+        global = true,
+        env = "VAULT_CONFIG",
+        default_value = "vault.toml"
+    )]
     config: PathBuf,
 
     /// Print machine-readable JSON instead of text.
@@ -77,7 +82,10 @@ fn init(dir: &Path, json: bool) -> Result<(), String> {
         );
     } else {
         println!("created {}", created.config.display());
-        println!("created {} (mode 0600: keep it apart from the data and its backups)", created.key_file.display());
+        println!(
+            "created {} (mode 0600: keep it apart from the data and its backups)",
+            created.key_file.display()
+        );
         println!("created {}", created.data_dir.display());
     }
     Ok(())
@@ -95,7 +103,10 @@ fn keys(config_path: &Path, json: bool) -> Result<(), String> {
             serde_json::json!({ "key_file": key_file, "versions": versions, "current": current })
         );
     } else {
-        println!("key file {}: root key versions {versions:?}, current {current}", key_file.display());
+        println!(
+            "key file {}: root key versions {versions:?}, current {current}",
+            key_file.display()
+        );
     }
     Ok(())
 }

@@ -18,7 +18,11 @@ fn init_creates_a_private_key_file_and_refuses_to_overwrite() {
     let dir = tmp.path().join("v");
     let d = dir.to_str().unwrap();
     let out = vault(&["init", "--dir", d, "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(created["key_file"].as_str().unwrap().ends_with("root.key"));
 
@@ -40,7 +44,11 @@ fn init_creates_a_private_key_file_and_refuses_to_overwrite() {
     let config = dir.join("vault.toml");
     let c = config.to_str().unwrap();
     let keys = vault(&["--config", c, "keys", "--json"]);
-    assert!(keys.status.success(), "{}", String::from_utf8_lossy(&keys.stderr));
+    assert!(
+        keys.status.success(),
+        "{}",
+        String::from_utf8_lossy(&keys.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&keys.stdout).unwrap();
     assert_eq!(v["versions"], serde_json::json!([1]));
     assert_eq!(v["current"], 1);
@@ -77,7 +85,12 @@ fn missing_or_malformed_config_is_a_clear_error() {
     let out = vault(&["--config", bad.to_str().unwrap(), "keys", "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(v["error"].as_str().unwrap().contains("invalid configuration"));
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid configuration")
+    );
 
     // Unknown subcommands are usage errors (exit code 2).
     assert_eq!(vault(&["frobnicate"]).status.code(), Some(2));
