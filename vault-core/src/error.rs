@@ -49,6 +49,49 @@ pub enum Error {
     /// An I/O error from the underlying reader or writer.
     #[error("I/O error: {0}")]
     Io(#[source] io::Error),
+    /// No such tenant, applicant or document in this tenant's scope. Another
+    /// tenant's ids give exactly this error too.
+    #[error("not found")]
+    NotFound,
+    /// The thing to create exists already (for example a tenant name).
+    #[error("already exists")]
+    AlreadyExists,
+    /// The document is larger than the limit the caller set.
+    #[error("document exceeds the size limit")]
+    TooLarge,
+    /// The plaintext's SHA-256 differs from the digest the client sent.
+    #[error("content digest mismatch")]
+    DigestMismatch,
+    /// The blob store failed. The message is the store's own and names only
+    /// random object ids.
+    #[error("blob store error: {0}")]
+    Storage(#[source] object_store::Error),
+    /// The metadata database failed. Its message is kept out of `Display`
+    /// (a database may quote row values); it is available as the source.
+    #[error("metadata database error")]
+    Database(#[source] sqlx::Error),
+    /// Stored state contradicts itself (a row whose fields are impossible):
+    /// a sign of tampering or a bug; the operation refuses to go on.
+    #[error("inconsistent stored state: {0}")]
+    Corrupt(&'static str),
+}
+
+impl From<object_store::Error> for Error {
+    fn from(e: object_store::Error) -> Self {
+        match e {
+            object_store::Error::NotFound { .. } => Error::NotFound,
+            other => Error::Storage(other),
+        }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::RowNotFound => Error::NotFound,
+            other => Error::Database(other),
+        }
+    }
 }
 
 /// Why a stream's bytes are structurally invalid.

@@ -81,6 +81,13 @@ macro_rules! key_type {
             pub(crate) fn expose(&self) -> &[u8; KEY_LEN] {
                 self.0.expose()
             }
+
+            /// The key's bytes, for a [`crate::keys::KeyProvider`] that hands
+            /// them to an external KMS to wrap. Do not copy them anywhere
+            /// else.
+            pub fn expose_secret(&self) -> &[u8; KEY_LEN] {
+                self.0.expose()
+            }
         }
 
         impl fmt::Debug for $name {

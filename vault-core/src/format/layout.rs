@@ -87,8 +87,10 @@ impl Layout {
         self.ciphertext_len
     }
 
-    /// Byte range of segment `index` (ciphertext and tag) in the stream.
-    pub fn segment_ciphertext_range(&self, index: u64) -> Range<u64> {
+    /// Byte range of segment `index` (ciphertext and tag) in the stream;
+    /// `index` must be below [`Layout::segments`].
+    pub(crate) fn segment_ciphertext_range(&self, index: u64) -> Range<u64> {
+        debug_assert!(index < self.segments);
         let full = self.segment_size + TAG_LEN as u64;
         let start = HEADER_LEN as u64 + index * full;
         start..(start + full).min(self.ciphertext_len)
@@ -113,6 +115,7 @@ impl Layout {
         let ciphertext =
             self.segment_ciphertext_range(first).start..self.segment_ciphertext_range(last).end;
         Ok(RangePlan {
+            layout: *self,
             segments: first..last + 1,
             ciphertext,
             skip: range.start - first * self.segment_size,
@@ -121,38 +124,71 @@ impl Layout {
     }
 }
 
-/// The segments covering a plaintext range, and where they lie.
+/// The segments covering a plaintext range, and where they lie. Made only by
+/// [`Layout::plan`], so its fields always agree with its layout.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RangePlan {
-    /// Indices of the covering segments.
-    pub segments: Range<u64>,
-    /// Byte range of those segments in the stream: the only bytes to fetch.
-    pub ciphertext: Range<u64>,
-    /// Plaintext bytes to skip at the start of the first segment.
-    pub skip: u64,
-    /// Plaintext bytes requested.
-    pub len: u64,
+    layout: Layout,
+    segments: Range<u64>,
+    ciphertext: Range<u64>,
+    skip: u64,
+    len: u64,
 }
 
 impl RangePlan {
+    /// Byte range of the covering segments in the stream: the only bytes to
+    /// fetch.
+    pub fn ciphertext(&self) -> Range<u64> {
+        self.ciphertext.clone()
+    }
+
+    /// Indices of the covering segments.
+    pub fn segments(&self) -> Range<u64> {
+        self.segments.clone()
+    }
+
+    /// Number of plaintext bytes the plan yields.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the plan yields no plaintext (it still opens one segment).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Plaintext bytes to skip at the start of the first segment.
+    pub(crate) fn skip(&self) -> u64 {
+        self.skip
+    }
+
+    /// The layout the plan was made from.
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
     /// Opens the fetched `ciphertext` (exactly the bytes of
     /// [`RangePlan::ciphertext`]) and returns the requested plaintext.
-    pub fn open(&self, opener: &Opener, layout: &Layout, ciphertext: &mut [u8]) -> Result<Vec<u8>> {
-        if ciphertext.len() as u64 != self.ciphertext.end - self.ciphertext.start {
+    pub fn open(&self, opener: &Opener, ciphertext: &mut [u8]) -> Result<Vec<u8>> {
+        if ciphertext.len() as u64 != self.ciphertext.end - self.ciphertext.start
+            || u64::from(opener.header().segment_size().get()) != self.layout.segment_size
+        {
             return Err(Error::InvalidArgument(
                 "ciphertext does not match the range plan",
             ));
         }
-        let mut out = Vec::with_capacity(self.len as usize);
+        let mut out = Vec::new();
+        out.try_reserve_exact(self.len as usize)
+            .map_err(|_| Error::InvalidArgument("range too large for memory"))?;
         let mut offset = 0usize;
         let mut skip = self.skip as usize;
         for i in self.segments.clone() {
-            let r = layout.segment_ciphertext_range(i);
+            let r = self.layout.segment_ciphertext_range(i);
             let n = (r.end - r.start) as usize;
             let seg = &mut ciphertext[offset..offset + n];
             let index = u32::try_from(i).map_err(|_| FormatError::TooLong)?;
-            let plen = opener.open_segment(index, i + 1 == layout.segments(), seg)?;
-            let want = (self.len as usize - out.len()).min(plen - skip);
+            let plen = opener.open_segment(index, i + 1 == self.layout.segments(), seg)?;
+            let want = (self.len as usize - out.len()).min(plen.saturating_sub(skip));
             out.extend_from_slice(&seg[skip..skip + want]);
             skip = 0;
             offset += n;
@@ -280,12 +316,15 @@ impl<R: ReadAt> SeekableOpener<R> {
         let plan = self.layout.plan(range)?;
         let n = usize::try_from(plan.ciphertext.end - plan.ciphertext.start)
             .map_err(|_| Error::InvalidArgument("range too large for memory"))?;
-        let mut ct = vec![0u8; n];
-        if n > 0 {
-            self.source
-                .read_exact_at(&mut ct, plan.ciphertext.start)
-                .map_err(Error::from)?;
-        }
-        plan.open(&self.opener, &self.layout, &mut ct)
+        // The length comes from the source and is not yet authenticated:
+        // never let it abort the process through a failed allocation.
+        let mut ct = Vec::new();
+        ct.try_reserve_exact(n)
+            .map_err(|_| Error::InvalidArgument("range too large for memory"))?;
+        ct.resize(n, 0);
+        self.source
+            .read_exact_at(&mut ct, plan.ciphertext.start)
+            .map_err(Error::from)?;
+        plan.open(&self.opener, &mut ct)
     }
 }

@@ -24,12 +24,14 @@
 //! - [`Sealer`] and [`Opener`]: sans-I/O sealing and opening of segments, used
 //!   by every adapter below and by the vault's async storage code;
 //! - [`SealingWriter`] (`std::io::Write`) and [`seal_stream`] (an async
-//!   `Stream` of chunks); [`OpeningReader`] (`std::io::Read`);
+//!   `Stream` of chunks); [`OpeningReader`] (`std::io::Read`) and
+//!   [`open_stream`] (async chunks in, plaintext chunks out);
 //! - [`Layout`] and [`SeekableOpener`]: random access that opens only the
 //!   segments covering a requested plaintext range, over any [`ReadAt`].
 //!
 //! [`DataKey`]: crate::secret::DataKey
 
+mod async_open;
 mod context;
 mod derive;
 mod header;
@@ -39,6 +41,7 @@ mod nonce;
 mod open;
 mod seal;
 
+pub use async_open::open_stream;
 pub use context::{CONTEXT_FIELD_MAX_LEN, StreamContext};
 pub use header::{
     ALGORITHM_AES256GCM_HKDF_SHA256, COMMITMENT_LEN, DEFAULT_SEGMENT_SIZE, FORMAT_VERSION,

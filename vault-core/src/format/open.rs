@@ -2,6 +2,9 @@
 
 use std::io::{self, Read};
 
+use subtle::ConstantTimeEq;
+use zeroize::Zeroize;
+
 use super::context::StreamContext;
 use super::derive::StreamKdf;
 use super::header::{HEADER_LEN, Header};
@@ -69,7 +72,12 @@ impl Opener {
     /// Rejected without decrypting: a segment shorter than a tag, longer than
     /// a full segment, a non-final segment that is not full, and an empty
     /// final segment anywhere but at index 0 (writers never produce one).
-    pub fn open_segment(&self, index: u32, last: bool, ct_and_tag: &mut [u8]) -> Result<usize> {
+    pub(crate) fn open_segment(
+        &self,
+        index: u32,
+        last: bool,
+        ct_and_tag: &mut [u8],
+    ) -> Result<usize> {
         let len = ct_and_tag.len();
         if !self.segment_well_formed(index, last, len) {
             ct_and_tag.fill(0);
@@ -106,6 +114,13 @@ impl Opener {
     /// plaintext, using up to `threads` threads. On any failure `out` is
     /// zeroed entirely, so no plaintext of a stream that fails is left behind.
     pub fn open_into(&self, stream: &[u8], out: &mut [u8], threads: usize) -> Result<()> {
+        let same_header: bool = stream
+            .get(..HEADER_LEN)
+            .is_some_and(|h| h.ct_eq(&self.header.to_bytes()).into());
+        if !same_header {
+            out.fill(0);
+            return Err(Error::Authentication);
+        }
         let layout = Layout::from_ciphertext_len(self.header.segment_size(), stream.len() as u64)?;
         if out.len() as u64 != layout.plaintext_len() {
             return Err(Error::InvalidArgument("output buffer has the wrong length"));
@@ -262,6 +277,12 @@ impl<R: Read> OpeningReader<R> {
         self.next_index += 1;
         self.done = last;
         Ok(if direct { plen } else { 0 })
+    }
+}
+
+impl<R: Read> Drop for OpeningReader<R> {
+    fn drop(&mut self) {
+        self.buf.zeroize();
     }
 }
 

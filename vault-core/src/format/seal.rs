@@ -135,8 +135,10 @@ impl Sealer {
     /// Seals the final segment (possibly empty, if the whole stream is) with
     /// the last flag set and hands it to `emit`.
     pub fn finish(mut self, mut emit: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
-        let pending = std::mem::take(&mut self.buf);
-        self.seal_segment(&pending, true, &mut emit)
+        let mut pending = std::mem::take(&mut self.buf);
+        let r = self.seal_segment(&pending, true, &mut emit);
+        zeroize::Zeroize::zeroize(&mut pending);
+        r
     }
 
     /// Seals the whole of `plaintext` into `out`, header included, using up to
@@ -238,6 +240,13 @@ where
             .collect::<Result<Vec<()>>>()
             .map(|_| ())
     })
+}
+
+impl Drop for Sealer {
+    fn drop(&mut self) {
+        // The buffered segment is plaintext.
+        zeroize::Zeroize::zeroize(&mut self.buf);
+    }
 }
 
 /// Seals a whole in-memory plaintext into a new buffer.

@@ -77,7 +77,32 @@ fn open_every_way(
     };
     let seekable = SeekableOpener::new(stream, key, ctx, backend)
         .and_then(|s| s.read_range(0..s.plaintext_len()));
-    vec![whole, streamed, seekable]
+    // The streaming reader again, with a caller buffer large enough to be
+    // decrypted into directly: after a failure it must hold nothing but its
+    // fill byte and zeroes.
+    let streamed_direct = match OpeningReader::new(stream, key, ctx, backend) {
+        Err(e) => Err(e),
+        Ok(mut r) => {
+            let mut out = Vec::new();
+            let mut buf = vec![0xAAu8; 4 * S as usize];
+            loop {
+                buf.fill(0xAA);
+                match r.read(&mut buf) {
+                    Ok(0) => break Ok(out),
+                    Ok(n) => out.extend_from_slice(&buf[..n]),
+                    Err(e) => {
+                        let leaked = buf.iter().filter(|&&b| b != 0xAA && b != 0).count();
+                        assert_eq!(
+                            leaked, 0,
+                            "plaintext of a failed segment left in the caller's buffer"
+                        );
+                        break Err(Error::from(e));
+                    }
+                }
+            }
+        }
+    };
+    vec![whole, streamed, seekable, streamed_direct]
 }
 
 fn assert_auth_failure(stream: &[u8], what: &str) {
@@ -102,6 +127,12 @@ struct Vector {
     document: String,
     category: String,
     plaintext: String,
+    /// Intermediate values, for implementers: HKDF PRK and the three
+    /// derived keys.
+    prk: String,
+    segment_key: String,
+    commitment: String,
+    metadata_key: String,
     stream: String,
 }
 
@@ -113,39 +144,99 @@ struct VectorFile {
 
 const VECTORS_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/format_v1.json");
 
+fn h(s: &str) -> Vec<u8> {
+    hex::decode(s).unwrap()
+}
+
 fn generate_vectors() -> VectorFile {
+    use crate::kdf::{KEY_COMMITMENT, METADATA_KEY, SEGMENT_KEY};
     let salt: [u8; SALT_LEN] = core::array::from_fn(|i| (0xA0 + i) as u8);
-    let cases: [(&str, u32, usize); 7] = [
-        ("empty", S, 0),
-        ("one-byte", S, 1),
-        ("one-full-segment", S, S as usize),
-        ("segment-plus-one", S, S as usize + 1),
-        ("three-segments", S, 3 * S as usize - 10),
-        ("three-full-segments", S, 3 * S as usize),
-        ("default-segment-size-short", DEFAULT_SEGMENT_SIZE, 33),
+    let text_ctx: [&[u8]; 4] = [b"tenant-a", b"applicant-1", b"document-1", b"pay_stub"];
+    // The vault's own encoding: raw 16-byte UUIDs for tenant and document.
+    let vault_ctx: [&[u8]; 4] = [
+        &[
+            0x4f, 0x1c, 0x2a, 0x90, 0x6b, 0x3e, 0x4d, 0x11, 0x8a, 0x07, 0x5e, 0x21, 0xc3, 0x9b,
+            0x00, 0x7d,
+        ],
+        b"APP-000123",
+        &[
+            0x00, 0xff, 0x10, 0x20, 0x30, 0x40, 0x4a, 0x50, 0x80, 0x60, 0x70, 0x80, 0x90, 0xa0,
+            0xb0, 0xc0,
+        ],
+        b"id_document",
+    ];
+    let empty_ctx: [&[u8]; 4] = [b"", b"", b"", b""];
+    type Case<'a> = (&'a str, [u8; 32], u32, usize, [&'a [u8]; 4]);
+    let cases: [Case<'_>; 9] = [
+        ("empty", [0x11; 32], S, 0, text_ctx),
+        ("one-byte", [0x11; 32], S, 1, text_ctx),
+        ("one-full-segment", [0x11; 32], S, S as usize, text_ctx),
+        ("segment-plus-one", [0x11; 32], S, S as usize + 1, text_ctx),
+        (
+            "three-segments",
+            [0x11; 32],
+            S,
+            3 * S as usize - 10,
+            text_ctx,
+        ),
+        (
+            "three-full-segments",
+            [0x11; 32],
+            S,
+            3 * S as usize,
+            text_ctx,
+        ),
+        (
+            "default-segment-size-short",
+            [0x11; 32],
+            DEFAULT_SEGMENT_SIZE,
+            33,
+            text_ctx,
+        ),
+        (
+            "binary-uuid-context",
+            core::array::from_fn(|i| (i * 7) as u8),
+            300,
+            700,
+            vault_ctx,
+        ),
+        ("empty-context-fields", [0xFE; 32], S, 10, empty_ctx),
     ];
     let vectors = cases
         .iter()
-        .map(|&(name, seg, len)| {
-            let pt = pattern(len);
+        .map(|(name, key_bytes, seg, len, c)| {
+            let pt = pattern(*len);
+            let key = DataKey::from_slice(key_bytes).unwrap();
+            let ctx = StreamContext::new(c[0], c[1], c[2], c[3]).unwrap();
+            let seg_size = SegmentSize::new(*seg).unwrap();
+            let prefix = Header::prefix(seg_size, &salt);
+            let kdf = derive::StreamKdf::new(&key, &salt, &prefix, &ctx);
+            let (prk, _) = hkdf::Hkdf::<sha2::Sha256>::extract(Some(&salt), key_bytes);
+            let sealer =
+                Sealer::with_salt(&key, &ctx, params(*seg, Backend::default()), salt).unwrap();
             Vector {
-                name: name.into(),
-                key: hex::encode([0x11; 32]),
+                name: (*name).into(),
+                key: hex::encode(key_bytes),
                 salt: hex::encode(salt),
-                segment_size: seg,
-                tenant: "tenant-a".into(),
-                applicant: "applicant-1".into(),
-                document: "document-1".into(),
-                category: "pay_stub".into(),
+                segment_size: *seg,
+                tenant: hex::encode(c[0]),
+                applicant: hex::encode(c[1]),
+                document: hex::encode(c[2]),
+                category: hex::encode(c[3]),
                 plaintext: hex::encode(&pt),
-                stream: hex::encode(seal_fixed(&pt, seg, Backend::default(), salt)),
+                prk: hex::encode(prk),
+                segment_key: hex::encode(kdf.derived_for_vectors(SEGMENT_KEY)),
+                commitment: hex::encode(kdf.derived_for_vectors(KEY_COMMITMENT)),
+                metadata_key: hex::encode(kdf.derived_for_vectors(METADATA_KEY)),
+                stream: hex::encode(seal::seal_all(sealer, &pt).unwrap()),
             }
         })
         .collect();
     VectorFile {
-        description: "Document vault stream format v1 test vectors. Context fields are UTF-8 \
-                      strings used as bytes; key, salt, plaintext and stream are hex. Plaintext \
-                      byte i is (31*i + 7) mod 251. Regenerate with \
+        description: "Document vault stream format v1 test vectors (docs/FORMAT.md). Every field \
+                      is hex, the four context fields included. Plaintext byte i is \
+                      (31*i + 7) mod 251. prk, segment_key, commitment and metadata_key are \
+                      intermediate values of FORMAT.md section 3. Regenerate with \
                       VAULT_REGENERATE_VECTORS=1 cargo test -p vault-core format::tests::vectors"
             .into(),
         vectors,
@@ -161,19 +252,26 @@ fn vectors_match_byte_for_byte() {
     }
     let file: VectorFile =
         serde_json::from_str(&std::fs::read_to_string(VECTORS_PATH).unwrap()).unwrap();
-    assert_eq!(file.vectors.len(), 7);
+    assert_eq!(file.vectors.len(), 9);
     for v in &file.vectors {
-        let key = DataKey::from_slice(&hex::decode(&v.key).unwrap()).unwrap();
+        let key = DataKey::from_slice(&h(&v.key)).unwrap();
         let ctx = StreamContext::new(
-            v.tenant.as_bytes(),
-            v.applicant.as_bytes(),
-            v.document.as_bytes(),
-            v.category.as_bytes(),
+            &h(&v.tenant),
+            &h(&v.applicant),
+            &h(&v.document),
+            &h(&v.category),
         )
         .unwrap();
-        let salt: [u8; SALT_LEN] = hex::decode(&v.salt).unwrap().try_into().unwrap();
-        let pt = hex::decode(&v.plaintext).unwrap();
-        let stream = hex::decode(&v.stream).unwrap();
+        let salt: [u8; SALT_LEN] = h(&v.salt).try_into().unwrap();
+        let pt = h(&v.plaintext);
+        let stream = h(&v.stream);
+        // The header's commitment field is the published commitment.
+        assert_eq!(
+            hex::encode(&stream[HEADER_LEN - 32..HEADER_LEN]),
+            v.commitment,
+            "{}",
+            v.name
+        );
         for &backend in Backend::all() {
             // Sealing reproduces the stored bytes on every backend...
             let sealer =
@@ -390,6 +488,43 @@ fn wrong_key_or_any_changed_context_field_fails() {
             assert!(matches!(r, Err(Error::Authentication)), "{r:?}");
         }
     }
+}
+
+#[test]
+fn a_range_that_stops_before_a_cut_proves_only_its_own_bytes() {
+    // Documented behaviour (FORMAT.md §7): cut a three-segment stream after
+    // segment 1; a range inside segment 0 still opens (those bytes are
+    // authentic), every range reaching the new end fails.
+    let ct = three_segment_stream();
+    let pt = pattern(3 * S as usize);
+    let cut = &ct[..HEADER_LEN + 2 * (S as usize + TAG_LEN)];
+    let so = SeekableOpener::new(cut, &key(), &ctx(), Backend::default()).unwrap();
+    assert_eq!(so.read_range(10..20).unwrap(), &pt[10..20]);
+    let end = so.plaintext_len();
+    assert!(matches!(
+        so.read_range(end - 1..end),
+        Err(Error::Authentication)
+    ));
+    assert!(matches!(
+        so.read_range(end..end),
+        Err(Error::Authentication)
+    ));
+    assert!(matches!(so.read_range(0..end), Err(Error::Authentication)));
+}
+
+#[test]
+fn open_into_refuses_a_stream_whose_header_differs_from_the_openers() {
+    let a = three_segment_stream();
+    let mut b = a.clone();
+    b[20] ^= 1; // the salt
+    let opener = Opener::new(&key(), &ctx(), &a, Backend::default()).unwrap();
+    let mut out = vec![0u8; 3 * S as usize];
+    assert!(matches!(
+        opener.open_into(&b, &mut out, 1),
+        Err(Error::Authentication)
+    ));
+    assert!(out.iter().all(|&x| x == 0));
+    opener.open_into(&a, &mut out, 1).unwrap();
 }
 
 #[test]
@@ -709,6 +844,7 @@ proptest! {
             let mut r = OpeningReader::new(&out[..], &key(), &ctx(), backend).unwrap();
             let mut got = Vec::new();
             r.read_to_end(&mut got).unwrap();
+            drop(r);
             prop_assert_eq!(&got, &pt);
             // Reads of any size, smaller and larger than a segment.
             let mut r = OpeningReader::new(&out[..], &key(), &ctx(), backend).unwrap();
@@ -720,6 +856,7 @@ proptest! {
                 got.extend_from_slice(&buf[..n]);
             }
             prop_assert_eq!(&got, &pt);
+            drop(r);
             streams.push(out);
         }
         for s in &streams[1..] {
@@ -750,6 +887,44 @@ proptest! {
                 prop_assert!(back.iter().all(|&b| b == 0), "plaintext left behind after a failure");
             }
         }
+    }
+
+    /// The async opener yields exactly the slice for any range and any input
+    /// chunking, and fails on a flipped, missing or extra byte.
+    #[test]
+    fn async_open_stream_ranges(len in 0usize..2000, a in 0usize..2000, b in 0usize..2000, chunk in 1usize..600, flip in any::<prop::sample::Index>()) {
+        use futures::{StreamExt, stream};
+        let pt = pattern(len);
+        let (a, b) = (a.min(len), b.min(len));
+        let (a, b) = (a.min(b), a.max(b));
+        let ct = seal_to_vec(&key(), &ctx(), params(S, Backend::default()), &pt).unwrap();
+        let layout = Layout::from_ciphertext_len(SegmentSize::new(S).unwrap(), ct.len() as u64).unwrap();
+        let plan = layout.plan(a as u64..b as u64).unwrap();
+        let r = plan.ciphertext();
+        let fetched = ct[r.start as usize..r.end as usize].to_vec();
+        let run = |bytes: Vec<u8>| -> crate::Result<Vec<u8>> {
+            let opener = Opener::new(&key(), &ctx(), &ct, Backend::default()).unwrap();
+            let chunks: Vec<crate::Result<bytes::Bytes>> =
+                bytes.chunks(chunk).map(|c| Ok(bytes::Bytes::copy_from_slice(c))).collect();
+            let out: Vec<crate::Result<bytes::Bytes>> = futures::executor::block_on(
+                open_stream(opener, plan.clone(), stream::iter(chunks)).collect(),
+            );
+            let mut v = Vec::new();
+            for c in out {
+                v.extend_from_slice(&c?);
+            }
+            Ok(v)
+        };
+        prop_assert_eq!(run(fetched.clone()).unwrap(), &pt[a..b]);
+        let mut bad = fetched.clone();
+        let i = flip.index(bad.len());
+        bad[i] ^= 1;
+        prop_assert!(matches!(run(bad), Err(Error::Authentication)));
+        let mut longer = fetched.clone();
+        longer.push(0);
+        prop_assert!(matches!(run(longer), Err(Error::Authentication)));
+        let shorter = fetched[..fetched.len() - 1].to_vec();
+        prop_assert!(matches!(run(shorter), Err(Error::Authentication)));
     }
 
     /// Any range read equals the slice of the plaintext.

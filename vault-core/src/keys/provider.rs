@@ -190,14 +190,25 @@ pub struct FileKeyProvider;
 
 impl FileKeyProvider {
     /// Loads every root key in the file at `path`.
+    ///
+    /// The file is opened once, without following a symbolic link, and its
+    /// type and mode are checked on the open handle, so it cannot be swapped
+    /// between the check and the read. It must be a regular file with no
+    /// permission bit for group or others.
     pub fn load(path: &Path) -> Result<LocalKeyProvider> {
-        let meta = fs::metadata(path).map_err(|e| {
+        let read_err = |e: std::io::Error| {
             Error::KeyProvider(format!(
                 "cannot read key file {}: {}",
                 path.display(),
                 e.kind()
             ))
-        })?;
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .map_err(read_err)?;
+        let meta = file.metadata().map_err(read_err)?;
         if !meta.is_file() {
             return Err(Error::KeyProvider(format!(
                 "key file {} is not a regular file",
@@ -212,13 +223,8 @@ impl FileKeyProvider {
                 mode
             )));
         }
-        let text = Zeroizing::new(fs::read_to_string(path).map_err(|e| {
-            Error::KeyProvider(format!(
-                "cannot read key file {}: {}",
-                path.display(),
-                e.kind()
-            ))
-        })?);
+        let mut text = Zeroizing::new(String::new());
+        std::io::Read::read_to_string(&mut file, &mut text).map_err(read_err)?;
         LocalKeyProvider::parse(&text)
     }
 

@@ -82,17 +82,26 @@ proptest! {
         other_doc[15] ^= 0x80;
         let other = DataKeyId { document: DocumentId::from_bytes(other_doc), ..id.clone() };
         prop_assert!(matches!(unwrap_data_key(&ak, &other, &w), Err(Error::Authentication)));
-        let other = DataKeyId { applicant_key: akid(tenant, "app-1", 2), ..id.clone() };
-        prop_assert!(matches!(unwrap_data_key(&ak, &other, &w), Err(Error::Authentication)));
-        prop_assert!(matches!(unwrap_data_key(&ApplicantKey::generate().unwrap(), &id, &w), Err(Error::Authentication)));
-        // Any flipped byte: either rejected as malformed (version byte) or unauthentic.
-        let mut bytes = *w.as_bytes();
-        bytes[flip] ^= 1;
-        match WrappedKey::from_bytes(&bytes) {
-            Err(Error::Format(_)) => prop_assert_eq!(flip, 0),
-            Err(e) => prop_assert!(false, "unexpected {e:?}"),
-            Ok(bad) => prop_assert!(matches!(unwrap_data_key(&ak, &id, &bad), Err(Error::Authentication))),
+        let mut other_tenant = tenant;
+        other_tenant[3] ^= 2;
+        for other_ak in [akid(tenant, "app-1", 2), akid(tenant, "app-2", 1), akid(other_tenant, "app-1", 1)] {
+            let other = DataKeyId { applicant_key: other_ak, ..id.clone() };
+            prop_assert!(matches!(unwrap_data_key(&ak, &other, &w), Err(Error::Authentication)));
         }
+        prop_assert!(matches!(unwrap_data_key(&ApplicantKey::generate().unwrap(), &id, &w), Err(Error::Authentication)));
+        // Any flipped byte, the version byte included, is unauthentic.
+        let mut bytes = w.as_bytes().to_vec();
+        bytes[flip] ^= 1;
+        let bad = WrappedKey::from_bytes(&bytes).unwrap();
+        prop_assert!(matches!(unwrap_data_key(&ak, &id, &bad), Err(Error::Authentication)));
+        // So is a cut or extended one.
+        for len in [1, WRAPPED_KEY_LEN - 1] {
+            let cut = WrappedKey::from_bytes(&w.as_bytes()[..len]).unwrap();
+            prop_assert!(matches!(unwrap_data_key(&ak, &id, &cut), Err(Error::Authentication)));
+        }
+        let mut longer = w.as_bytes().to_vec();
+        longer.push(0);
+        prop_assert!(matches!(unwrap_data_key(&ak, &id, &WrappedKey::from_bytes(&longer).unwrap()), Err(Error::Authentication)));
     }
 }
 
@@ -108,7 +117,8 @@ fn wraps_are_randomised_and_hide_the_key() {
     let b = wrap_data_key(&ak, &id, &dk).unwrap();
     assert_ne!(a.as_bytes(), b.as_bytes());
     assert!(!a.as_bytes().windows(4).any(|w| w == [0x42; 4]));
-    assert!(WrappedKey::from_bytes(&a.as_bytes()[..60]).is_err());
+    assert!(WrappedKey::from_bytes(&[]).is_err());
+    assert!(WrappedKey::from_bytes(&vec![1u8; WRAPPED_KEY_MAX_LEN + 1]).is_err());
 }
 
 #[test]
@@ -172,6 +182,13 @@ fn key_file_is_created_0600_and_refused_when_readable_by_others() {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
     assert!(FileKeyProvider::load(&path).is_ok());
     assert!(FileKeyProvider::load(dir.path()).is_err());
+    // A symbolic link is not followed, even to a private file.
+    let link = dir.path().join("link.key");
+    std::os::unix::fs::symlink(&path, &link).unwrap();
+    assert!(matches!(
+        FileKeyProvider::load(&link),
+        Err(Error::KeyProvider(_))
+    ));
     assert!(FileKeyProvider::load(&dir.path().join("missing")).is_err());
 }
 

@@ -10,33 +10,40 @@ use crate::ids::{ApplicantId, DocumentId, TenantId};
 use crate::kdf::{KEK_DATA, Kdf, WRAP_AD_APPLICANT, WRAP_AD_DATA, push_lp};
 use crate::secret::{ApplicantKey, DataKey, KEY_LEN, Secret32};
 
-/// Version byte of a wrapped key.
+/// Version byte of a key wrapped by vault-core itself.
 const WRAP_VERSION: u8 = 1;
-/// Length of a wrapped key: version(1) nonce(12) ciphertext(32) tag(16).
+/// Length of a key wrapped by vault-core: version(1) nonce(12)
+/// ciphertext(32) tag(16).
 pub const WRAPPED_KEY_LEN: usize = 1 + NONCE_LEN + KEY_LEN + TAG_LEN;
+/// Longest wrapped key accepted from storage (room for an external KMS's
+/// ciphertext format).
+pub const WRAPPED_KEY_MAX_LEN: usize = 4096;
 
-/// A wrapped (encrypted) key: `0x01 || nonce || ciphertext || tag`.
+/// A wrapped (encrypted) key. Keys wrapped by vault-core are
+/// `0x01 || nonce || ciphertext || tag` ([`WRAPPED_KEY_LEN`] bytes); a
+/// [`KeyProvider`] backed by an external KMS may store its own format, up to
+/// [`WRAPPED_KEY_MAX_LEN`] bytes.
 #[derive(Clone, PartialEq, Eq)]
-pub struct WrappedKey([u8; WRAPPED_KEY_LEN]);
+pub struct WrappedKey(Vec<u8>);
 
 impl WrappedKey {
-    /// Checks the length and version of stored bytes.
+    /// Wraps stored bytes, checking only their length (1 to
+    /// [`WRAPPED_KEY_MAX_LEN`]); whoever unwraps checks the rest.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let arr: [u8; WRAPPED_KEY_LEN] = bytes.try_into().map_err(|_| FormatError::WrappedKey)?;
-        if arr[0] != WRAP_VERSION {
+        if bytes.is_empty() || bytes.len() > WRAPPED_KEY_MAX_LEN {
             return Err(FormatError::WrappedKey.into());
         }
-        Ok(Self(arr))
+        Ok(Self(bytes.to_vec()))
     }
 
     /// The bytes to store.
-    pub fn as_bytes(&self) -> &[u8; WRAPPED_KEY_LEN] {
+    pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
 
     /// Seals `key` under `kek` with `aad` and a fresh random nonce.
     pub(crate) fn seal(kek: &Secret32, key: &[u8; KEY_LEN], aad: &[u8]) -> Result<Self> {
-        let mut out = [0u8; WRAPPED_KEY_LEN];
+        let mut out = vec![0u8; WRAPPED_KEY_LEN];
         out[0] = WRAP_VERSION;
         let (nonce, rest) = out[1..].split_at_mut(NONCE_LEN);
         getrandom::fill(nonce).map_err(|_| Error::Rng)?;
@@ -52,7 +59,12 @@ impl WrappedKey {
 
     /// Opens under `kek` with `aad`; any mismatch is
     /// [`Error::Authentication`].
+    /// A malformed blob (wrong length or version) is
+    /// [`Error::Authentication`] too: it can only come from tampering.
     pub(crate) fn open(&self, kek: &Secret32, aad: &[u8]) -> Result<Secret32> {
+        if self.0.len() != WRAPPED_KEY_LEN || self.0[0] != WRAP_VERSION {
+            return Err(Error::Authentication);
+        }
         let mut nonce = [0u8; NONCE_LEN];
         nonce.copy_from_slice(&self.0[1..1 + NONCE_LEN]);
         let mut tag = [0u8; TAG_LEN];
