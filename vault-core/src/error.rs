@@ -62,10 +62,12 @@ pub enum Error {
     /// The plaintext's SHA-256 differs from the digest the client sent.
     #[error("content digest mismatch")]
     DigestMismatch,
+    #[cfg(feature = "vault")]
     /// The blob store failed. The message is the store's own and names only
     /// random object ids.
     #[error("blob store error: {0}")]
     Storage(#[source] object_store::Error),
+    #[cfg(feature = "vault")]
     /// The metadata database failed. Its message is kept out of `Display`
     /// (a database may quote row values); it is available as the source.
     #[error("metadata database error")]
@@ -76,6 +78,7 @@ pub enum Error {
     Corrupt(&'static str),
 }
 
+#[cfg(feature = "vault")]
 impl From<object_store::Error> for Error {
     fn from(e: object_store::Error) -> Self {
         match e {
@@ -85,6 +88,7 @@ impl From<object_store::Error> for Error {
     }
 }
 
+#[cfg(feature = "vault")]
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         match e {

@@ -15,6 +15,10 @@
 //!   applicant id.
 //! - [`aead`]: the two interchangeable AES-256-GCM backends behind one small
 //!   internal trait.
+//! - [`category`]: document categories.
+//! - [`store`] (blobs through `object_store`), `meta` (metadata through
+//!   `sqlx`) and [`vault`] (the façade every adapter uses), with the
+//!   default `vault` feature.
 //! - [`error`]: the one error type of the crate.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -23,11 +27,18 @@
 compile_error!("vault-core needs at least one AES-GCM backend: enable `aws-lc` or `rustcrypto`");
 
 pub mod aead;
+pub mod category;
 pub mod error;
 pub mod format;
 pub mod ids;
 mod kdf;
 pub mod keys;
+#[cfg(feature = "vault")]
+mod meta;
 pub mod secret;
+#[cfg(feature = "vault")]
+pub mod store;
+#[cfg(feature = "vault")]
+pub mod vault;
 
 pub use error::{Error, FormatError, Result};

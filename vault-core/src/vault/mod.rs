@@ -1,0 +1,228 @@
+//! The vault façade: every operation on stored documents, scoped by tenant.
+//!
+//! A [`Vault`] is opened from a [`VaultConfig`], which cannot be built
+//! without a key provider. Tenant data is reachable only through a
+//! [`Tenant`] handle, obtained from [`Vault::tenant`] for a tenant that
+//! exists: every query under it carries the tenant id, so a caller cannot
+//! forget the scope, and another tenant's ids are simply "not found".
+
+mod documents;
+mod sweep;
+
+use std::fmt;
+use std::sync::Arc;
+
+pub use documents::{DocumentInfo, DocumentPage, Download, LIST_LIMIT_MAX, ListCursor, PutRequest};
+pub use sweep::{StorageReport, SweepReport};
+
+use crate::aead::Backend;
+use crate::error::{Error, Result};
+use crate::format::{SealParams, SegmentSize};
+use crate::ids::TenantId;
+use crate::keys::KeyProvider;
+use crate::meta::Metadata;
+use crate::store::{BlobStore, BlobStoreConfig};
+
+/// Everything needed to open a vault.
+#[derive(Clone)]
+pub struct VaultConfig {
+    blobs: BlobStoreConfig,
+    metadata_url: String,
+    keys: Arc<dyn KeyProvider>,
+    segment_size: SegmentSize,
+    backend: Backend,
+}
+
+impl VaultConfig {
+    /// A configuration with the default segment size (64 KiB) and backend.
+    /// `metadata_url` is `sqlite://PATH` or `postgres://…`.
+    pub fn new(
+        blobs: BlobStoreConfig,
+        metadata_url: impl Into<String>,
+        keys: Arc<dyn KeyProvider>,
+    ) -> Self {
+        Self {
+            blobs,
+            metadata_url: metadata_url.into(),
+            keys,
+            segment_size: SegmentSize::DEFAULT,
+            backend: Backend::default(),
+        }
+    }
+
+    /// Uses another plaintext segment size for new documents.
+    pub fn with_segment_size(mut self, segment_size: SegmentSize) -> Self {
+        self.segment_size = segment_size;
+        self
+    }
+
+    /// Uses another AES-256-GCM backend.
+    pub fn with_backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+}
+
+impl fmt::Debug for VaultConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VaultConfig")
+            .field("blobs", &self.blobs)
+            .field("metadata_url", &mask_url_password(&self.metadata_url))
+            .field("keys", &self.keys)
+            .field("segment_size", &self.segment_size)
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
+
+/// `scheme://user:secret@host/…` with the secret replaced by `******`.
+pub fn mask_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:******@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+/// An open vault. Cheap to clone; clones share connections.
+#[derive(Clone)]
+pub struct Vault {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    blobs: BlobStore,
+    meta: Metadata,
+    keys: Arc<dyn KeyProvider>,
+    params: SealParams,
+}
+
+impl fmt::Debug for Vault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Vault")
+            .field("blobs", &self.inner.blobs)
+            .field("keys", &self.inner.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Longest tenant name, in bytes.
+const TENANT_NAME_MAX: usize = 200;
+
+impl Vault {
+    /// Opens the blob store and the metadata database (running migrations).
+    pub async fn open(config: VaultConfig) -> Result<Self> {
+        let blobs = BlobStore::open(&config.blobs)?;
+        let meta = Metadata::connect(&config.metadata_url).await?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                blobs,
+                meta,
+                keys: config.keys,
+                params: SealParams {
+                    segment_size: config.segment_size,
+                    backend: config.backend,
+                },
+            }),
+        })
+    }
+
+    /// Creates a tenant (a leasing company) and returns its id. The name
+    /// identifies the company, not a person; it must be unique.
+    pub async fn create_tenant(&self, name: &str) -> Result<TenantId> {
+        if name.is_empty() || name.len() > TENANT_NAME_MAX || name.chars().any(char::is_control) {
+            return Err(Error::InvalidArgument(
+                "tenant name must be 1-200 bytes without control characters",
+            ));
+        }
+        let id = TenantId::random();
+        self.inner.meta.insert_tenant(id, name).await?;
+        Ok(id)
+    }
+
+    /// The handle through which one tenant's data is reached;
+    /// [`Error::NotFound`] if no such tenant exists.
+    pub async fn tenant(&self, id: TenantId) -> Result<Tenant> {
+        if !self.inner.meta.tenant_exists(id).await? {
+            return Err(Error::NotFound);
+        }
+        Ok(Tenant {
+            vault: self.clone(),
+            id,
+        })
+    }
+
+    /// Checks that the metadata database answers and the blob store lists.
+    pub async fn check_ready(&self) -> Result<()> {
+        self.inner.meta.ping().await?;
+        use futures::StreamExt;
+        let mut l = self.inner.blobs.list();
+        if let Some(Err(e)) = l.next().await {
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Closes the database connections.
+    pub async fn close(&self) {
+        self.inner.meta.close().await;
+    }
+}
+
+/// One tenant's view of the vault. Every operation is confined to this
+/// tenant: documents and applicants of any other tenant are "not found".
+#[derive(Clone)]
+pub struct Tenant {
+    vault: Vault,
+    id: TenantId,
+}
+
+impl fmt::Debug for Tenant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tenant")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tenant {
+    /// The tenant's id.
+    pub fn id(&self) -> TenantId {
+        self.id
+    }
+
+    fn inner(&self) -> &Inner {
+        &self.vault.inner
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_passwords_are_masked() {
+        assert_eq!(
+            mask_url_password("postgres://vault:s3cret@db.example:5432/vault?sslmode=require"),
+            "postgres://vault:******@db.example:5432/vault?sslmode=require"
+        );
+        assert_eq!(
+            mask_url_password("postgres://127.0.0.1/test"),
+            "postgres://127.0.0.1/test"
+        );
+        assert_eq!(
+            mask_url_password("sqlite:///var/lib/vault/meta.db"),
+            "sqlite:///var/lib/vault/meta.db"
+        );
+        assert_eq!(
+            mask_url_password("postgres://u:p@w@h/db"),
+            "postgres://u:******@h/db"
+        );
+    }
+}
