@@ -739,6 +739,70 @@ async fn database_fault_mid_upload_leaves_nothing_visible(f: Fixture) {
     assert_eq!(read(&t, keep.id).await.unwrap(), content(1, 100));
 }
 
+/// The S3 server goes away mid-operation and comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_server_stopped_mid_upload() {
+    let s3 = common::S3Server::start();
+    let bucket = s3.bucket();
+    let schema = common::new_pg_schema().await;
+    let config = vault_core::vault::VaultConfig::new(
+        BlobStoreConfig::S3(s3.config(&bucket)),
+        common::pg_url_with_schema(&schema),
+        common::key_provider(),
+    );
+    let vault = vault_core::vault::Vault::open(config).await.unwrap();
+    let t = vault
+        .tenant(vault.create_tenant("acme").await.unwrap())
+        .await
+        .unwrap();
+    let keep = put(&t, "app-1", &content(1, 1000)).await;
+    // The server stops while the body is still arriving.
+    let data = content(2, 12 << 20);
+    let (first, rest) = data.split_at(9 << 20);
+    let stop = Arc::new(std::sync::Mutex::new(Some(s3)));
+    let stop2 = Arc::clone(&stop);
+    let chunks = stream::iter(vec![
+        Bytes::copy_from_slice(first),
+        Bytes::copy_from_slice(rest),
+    ])
+    .enumerate()
+    .map(move |(i, c)| {
+        if i == 1 {
+            stop2.lock().unwrap().as_mut().unwrap().stop();
+        }
+        Ok(c)
+    });
+    let r = t.put(req("app-1"), Box::pin(chunks)).await;
+    assert!(matches!(r, Err(Error::Storage(_))), "{r:?}");
+    // While it is down, reads fail with a typed error too.
+    assert!(matches!(
+        t.get(keep.id).await.map(|_| ()),
+        Err(Error::Storage(_))
+    ));
+    // Back up: nothing half-written is visible, the sweep settles the rest.
+    let mut s3 = stop.lock().unwrap().take().unwrap();
+    s3.restart();
+    let docs = t
+        .list(&applicant("app-1"), None, 10)
+        .await
+        .unwrap()
+        .documents;
+    assert_eq!(docs.iter().map(|d| d.id).collect::<Vec<_>>(), vec![keep.id]);
+    vault.sweep(std::time::Duration::ZERO).await.unwrap();
+    let rep = vault.storage_report().await.unwrap();
+    assert_eq!(
+        (
+            rep.committed,
+            rep.pending,
+            rep.orphan_blobs,
+            rep.missing_blobs
+        ),
+        (1, 0, 0, 0),
+        "{rep:?}"
+    );
+    assert_eq!(read(&t, keep.id).await.unwrap(), content(1, 1000));
+}
+
 // ---------------------------------------------------------------------------
 
 macro_rules! suite {

@@ -69,12 +69,31 @@ impl S3Server {
     pub fn start() -> S3Server {
         let data = tempfile::tempdir().unwrap();
         let port = free_port();
+        let child = Self::spawn(&data, port);
+        S3Server {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            data,
+            child,
+        }
+    }
+
+    fn port(&self) -> u16 {
+        self.endpoint.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    /// Stops the server and starts a new one on the same port and data.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.child = Self::spawn(&self.data, self.port());
+    }
+
+    fn spawn(data: &TempDir, port: u16) -> Child {
         let bin = s3s_fs_binary();
         // The shell wrapper ends the server when our end of its stdin
         // closes, so no server outlives the test process.
         let script = format!(
             "\"$0\" --host 127.0.0.1 --port {port} --access-key {S3_KEY} --secret-key {S3_SECRET} \"$1\" >/dev/null 2>&1 & p=$!; \
-             echo started; cat >/dev/null; kill $p; wait $p"
+             echo started; cat >/dev/null; kill $p 2>/dev/null; wait $p 2>/dev/null"
         );
         let mut child = Command::new("sh")
             .args(["-c", &script])
@@ -88,7 +107,6 @@ impl S3Server {
         BufReader::new(child.stdout.as_mut().unwrap())
             .read_line(&mut line)
             .unwrap();
-        let endpoint = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
@@ -98,11 +116,7 @@ impl S3Server {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        S3Server {
-            endpoint,
-            data,
-            child,
-        }
+        child
     }
 
     /// A new empty bucket (a directory, for s3s-fs).
@@ -127,7 +141,7 @@ impl S3Server {
     pub fn stop(&mut self) {
         drop(self.child.stdin.take());
         let _ = self.child.wait();
-        let port: u16 = self.endpoint.rsplit(':').next().unwrap().parse().unwrap();
+        let port = self.port();
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() && Instant::now() < deadline
         {
