@@ -121,7 +121,8 @@ fn main() {
     std::fs::create_dir_all(&base).unwrap();
     let dir = tempfile::tempdir_in(base).unwrap();
     let data = Bytes::from((0..size).map(|i| (i * 7 % 251) as u8).collect::<Vec<u8>>());
-    let mut rows: Vec<(String, f64, &str, Option<(f64, String)>)> = vec![];
+    type Row = (String, f64, &'static str, Option<(f64, String)>);
+    let mut rows: Vec<Row> = vec![];
 
     rt.block_on(async {
         let vault = open_vault(

@@ -17,7 +17,9 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, WriteMultipart};
+use object_store::{
+    GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, WriteMultipart,
+};
 
 use crate::error::{Error, Result};
 
@@ -233,7 +235,12 @@ impl BlobStore {
                 source: "the store returned another range than the one asked for".into(),
             }));
         }
-        Ok(res.into_stream().map_err(Error::from).boxed())
+        Ok(match res.payload {
+            // `object_store` would read a local file in 8 KiB chunks, one
+            // blocking task each (about 260 MB/s here); read 1 MiB at a time.
+            GetResultPayload::File(file, _) => file_stream(file, range),
+            GetResultPayload::Stream(s) => s.map_err(Error::from).boxed(),
+        })
     }
 
     /// Deletes blob `name`; a blob that is already gone is not an error.
@@ -274,6 +281,35 @@ impl BlobStore {
         };
         sweep_staging_dir(&dir.join(BLOB_PREFIX), grace)
     }
+}
+
+/// Bytes per blocking read when streaming a local blob.
+const FILE_READ_CHUNK: u64 = 1024 * 1024;
+
+/// Streams `range` of a local file in [`FILE_READ_CHUNK`] pieces, each read
+/// on tokio's blocking pool. A file shorter than the range (cut while being
+/// read) ends the stream with [`Error::Authentication`], like any other
+/// truncation.
+fn file_stream(file: std::fs::File, range: Range<u64>) -> BoxStream<'static, Result<Bytes>> {
+    futures::stream::try_unfold((Some(file), range.start), move |(file, pos)| async move {
+        if pos >= range.end {
+            return Ok(None);
+        }
+        let file = file.ok_or(Error::Corrupt("blob file handle lost"))?;
+        let want = (range.end - pos).min(FILE_READ_CHUNK) as usize;
+        let (file, buf) = tokio::task::spawn_blocking(move || {
+            let mut buf = vec![0u8; want];
+            std::os::unix::fs::FileExt::read_exact_at(&file, &mut buf, pos).map(|()| (file, buf))
+        })
+        .await
+        .map_err(|_| Error::Io(std::io::Error::other("blob read task failed")))?
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => Error::Authentication,
+            _ => Error::Io(e),
+        })?;
+        Ok(Some((Bytes::from(buf), (Some(file), pos + want as u64))))
+    })
+    .boxed()
 }
 
 fn sweep_staging_dir(dir: &FsPath, grace: Duration) -> Result<u64> {
