@@ -206,11 +206,14 @@ impl BlobStore {
     /// Streams bytes `range` of blob `name`, after checking that the blob is
     /// exactly `expected_len` bytes long (a blob cut short or extended is
     /// reported as [`Error::Authentication`], like any tampering).
+    /// Local files are read in pieces of `read_chunk` bytes (the caller
+    /// passes a whole number of segments, so pieces need no re-framing).
     pub(crate) async fn get_range(
         &self,
         name: BlobName,
         range: Range<u64>,
         expected_len: u64,
+        read_chunk: u64,
     ) -> Result<BoxStream<'static, Result<Bytes>>> {
         let opts = GetOptions {
             range: Some(GetRange::Bounded(range.clone())),
@@ -237,8 +240,9 @@ impl BlobStore {
         }
         Ok(match res.payload {
             // `object_store` would read a local file in 8 KiB chunks, one
-            // blocking task each (about 260 MB/s here); read 1 MiB at a time.
-            GetResultPayload::File(file, _) => file_stream(file, range),
+            // blocking task each (about 260 MB/s here); read about 1 MiB at
+            // a time instead.
+            GetResultPayload::File(file, _) => file_stream(file, range, read_chunk.max(4096)),
             GetResultPayload::Stream(s) => s.map_err(Error::from).boxed(),
         })
     }
@@ -283,31 +287,43 @@ impl BlobStore {
     }
 }
 
-/// Bytes per blocking read when streaming a local blob.
-const FILE_READ_CHUNK: u64 = 1024 * 1024;
-
-/// Streams `range` of a local file in [`FILE_READ_CHUNK`] pieces, each read
-/// on tokio's blocking pool. A file shorter than the range (cut while being
+/// Streams `range` of a local file in `chunk`-byte pieces, read ahead by a
+/// blocking task (at most two pieces queued), so reading overlaps with the
+/// consumer's decryption. A file shorter than the range (cut while being
 /// read) ends the stream with [`Error::Authentication`], like any other
-/// truncation.
-fn file_stream(file: std::fs::File, range: Range<u64>) -> BoxStream<'static, Result<Bytes>> {
-    futures::stream::try_unfold((Some(file), range.start), move |(file, pos)| async move {
-        if pos >= range.end {
-            return Ok(None);
+/// truncation. Dropping the stream stops the reader.
+fn file_stream(
+    file: std::fs::File,
+    range: Range<u64>,
+    chunk: u64,
+) -> BoxStream<'static, Result<Bytes>> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes>>(2);
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = file;
+        if let Err(e) = f.seek(SeekFrom::Start(range.start)) {
+            let _ = tx.blocking_send(Err(Error::Io(e)));
+            return;
         }
-        let file = file.ok_or(Error::Corrupt("blob file handle lost"))?;
-        let want = (range.end - pos).min(FILE_READ_CHUNK) as usize;
-        let (file, buf) = tokio::task::spawn_blocking(move || {
-            let mut buf = vec![0u8; want];
-            std::os::unix::fs::FileExt::read_exact_at(&file, &mut buf, pos).map(|()| (file, buf))
-        })
-        .await
-        .map_err(|_| Error::Io(std::io::Error::other("blob read task failed")))?
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => Error::Authentication,
-            _ => Error::Io(e),
-        })?;
-        Ok(Some((Bytes::from(buf), (Some(file), pos + want as u64))))
+        let mut pos = range.start;
+        while pos < range.end {
+            let want = (range.end - pos).min(chunk) as usize;
+            // read_to_end fills spare capacity without zeroing it first.
+            let mut buf = Vec::with_capacity(want);
+            let item = match (&mut f).take(want as u64).read_to_end(&mut buf) {
+                Ok(n) if n == want => Ok(Bytes::from(buf)),
+                Ok(_) => Err(Error::Authentication),
+                Err(e) => Err(Error::Io(e)),
+            };
+            let failed = item.is_err();
+            if tx.blocking_send(item).is_err() || failed {
+                return;
+            }
+            pos += want as u64;
+        }
+    });
+    futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
     })
     .boxed()
 }

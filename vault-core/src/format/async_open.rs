@@ -115,7 +115,18 @@ where
             }
             match Pin::new(&mut this.input).poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(chunk))) => this.buf.extend_from_slice(&chunk),
+                Poll::Ready(Some(Ok(chunk))) => {
+                    if this.buf.is_empty() {
+                        // Take the chunk's buffer when we hold its only
+                        // reference (segments are then opened in place in
+                        // it, without a copy).
+                        this.buf = chunk
+                            .try_into_mut()
+                            .unwrap_or_else(|c| BytesMut::from(&c[..]));
+                    } else {
+                        this.buf.extend_from_slice(&chunk);
+                    }
+                }
                 Poll::Ready(Some(Err(e))) => return this.fail(e),
                 Poll::Ready(None) => return this.fail(Error::Authentication),
             }

@@ -199,6 +199,12 @@ pub struct DocumentPage {
     pub next: Option<ListCursor>,
 }
 
+/// About 1 MiB of whole segments: the piece size for local blob reads.
+fn read_chunk(opener: &Opener) -> u64 {
+    let full = u64::from(opener.header().segment_size().get()) + crate::aead::TAG_LEN as u64;
+    full * (1024 * 1024 / full).max(1)
+}
+
 /// Counts, limits and (optionally) hashes the plaintext on its way in.
 struct Metered<'a, S> {
     inner: S,
@@ -501,7 +507,12 @@ impl Tenant {
         let ciphertext = self
             .inner()
             .blobs
-            .get_range(row.blob, plan.ciphertext(), row.ciphertext_len)
+            .get_range(
+                row.blob,
+                plan.ciphertext(),
+                row.ciphertext_len,
+                read_chunk(&opener),
+            )
             .await?;
         Ok(Download {
             info,
