@@ -77,9 +77,14 @@ async fn open_vault(dir: &std::path::Path, metadata_url: String) -> Vault {
 
 async fn tenant(v: &Vault) -> Tenant {
     let name = format!("bench-{}", uuid::Uuid::new_v4());
-    v.tenant(v.create_tenant(&name).await.unwrap())
-        .await
-        .unwrap()
+    v.tenant(
+        v.create_tenant(&name, &vault_core::audit::Actor::operator())
+            .await
+            .unwrap(),
+        vault_core::audit::Actor::operator(),
+    )
+    .await
+    .unwrap()
 }
 
 async fn small_docs_per_sec(t: &Tenant, doc: &Bytes, total: usize, writers: usize) -> f64 {

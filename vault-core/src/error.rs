@@ -56,6 +56,10 @@ pub enum Error {
     /// The thing to create exists already (for example a tenant name).
     #[error("already exists")]
     AlreadyExists,
+    /// The document or applicant is on legal hold: it cannot be deleted,
+    /// purged or erased until the hold is cleared.
+    #[error("legal hold")]
+    LegalHold,
     /// The document is larger than the limit the caller set.
     #[error("document exceeds the size limit")]
     TooLarge,

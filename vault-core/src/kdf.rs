@@ -23,6 +23,13 @@ pub(crate) const KEK_DATA: &[u8] = b"vault/v1/kek/data-key";
 pub(crate) const WRAP_AD_APPLICANT: &[u8] = b"vault/v1/wrap/applicant-key";
 /// Associated-data prefix when wrapping a data key.
 pub(crate) const WRAP_AD_DATA: &[u8] = b"vault/v1/wrap/data-key";
+/// Associated-data prefix when wrapping the vault's system key.
+pub(crate) const WRAP_AD_SYSTEM: &[u8] = b"vault/v1/wrap/system-key";
+/// MAC key of the audit log, derived from the system key.
+pub(crate) const AUDIT_MAC_KEY: &[u8] = b"vault/v1/audit-mac";
+/// Key of the erasure ledger's applicant references, derived from the
+/// system key.
+pub(crate) const LEDGER_KEY: &[u8] = b"vault/v1/erasure-ledger";
 
 /// HKDF-SHA256 with a fixed salt and input key, expanding 32-byte keys
 /// under `label || 0x00 || context...`.
@@ -70,6 +77,9 @@ mod tests {
             KEK_DATA,
             WRAP_AD_APPLICANT,
             WRAP_AD_DATA,
+            WRAP_AD_SYSTEM,
+            AUDIT_MAC_KEY,
+            LEDGER_KEY,
         ];
         for (i, a) in labels.iter().enumerate() {
             assert!(!a.contains(&0));

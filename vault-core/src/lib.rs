@@ -27,6 +27,8 @@
 compile_error!("vault-core needs at least one AES-GCM backend: enable `aws-lc` or `rustcrypto`");
 
 pub mod aead;
+#[cfg(feature = "vault")]
+pub mod audit;
 pub mod category;
 pub mod error;
 pub mod format;
@@ -35,6 +37,7 @@ mod kdf;
 pub mod keys;
 #[cfg(feature = "vault")]
 mod meta;
+pub mod retention;
 pub mod secret;
 #[cfg(feature = "vault")]
 pub mod store;

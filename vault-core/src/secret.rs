@@ -16,12 +16,14 @@ use crate::error::{Error, Result};
 /// Length in bytes of every symmetric key in the vault (AES-256).
 pub const KEY_LEN: usize = 32;
 
-/// 32 secret bytes on the heap, zeroized on drop, printed as `[REDACTED]`.
-pub(crate) struct Secret32(Box<[u8; KEY_LEN]>);
+/// 32 secret bytes on the heap, zeroized on drop, printed as `[REDACTED]`:
+/// the untyped key a [`crate::keys::KeyProvider`] wraps and unwraps. The
+/// typed keys below are built on it.
+pub struct Secret32(Box<[u8; KEY_LEN]>);
 
 impl Secret32 {
     /// Fresh random bytes from the operating system's CSPRNG.
-    pub(crate) fn random() -> Result<Self> {
+    pub fn random() -> Result<Self> {
         let mut s = Self::zero();
         getrandom::fill(&mut s.0[..]).map_err(|_| Error::Rng)?;
         Ok(s)
@@ -31,7 +33,8 @@ impl Secret32 {
         Self(Box::new([0u8; KEY_LEN]))
     }
 
-    pub(crate) fn from_slice(bytes: &[u8]) -> Result<Self> {
+    /// Exactly 32 caller-held bytes.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self> {
         if bytes.len() != KEY_LEN {
             return Err(Error::InvalidArgument("a key must be exactly 32 bytes"));
         }
@@ -41,6 +44,12 @@ impl Secret32 {
     }
 
     pub(crate) fn expose(&self) -> &[u8; KEY_LEN] {
+        &self.0
+    }
+
+    /// The bytes, for a key provider that hands them to an external KMS.
+    /// Do not copy them anywhere else.
+    pub fn expose_secret(&self) -> &[u8; KEY_LEN] {
         &self.0
     }
 
@@ -82,12 +91,6 @@ macro_rules! key_type {
                 self.0.expose()
             }
 
-            /// The key's bytes, for a [`crate::keys::KeyProvider`] that hands
-            /// them to an external KMS to wrap. Do not copy them anywhere
-            /// else.
-            pub fn expose_secret(&self) -> &[u8; KEY_LEN] {
-                self.0.expose()
-            }
         }
 
         impl fmt::Debug for $name {
@@ -113,6 +116,13 @@ key_type!(
     /// One document's data key: random, never reused for another document;
     /// the segment key, key commitment and metadata key are derived from it.
     DataKey
+);
+key_type!(
+    /// The vault's own key, wrapped under the root key like an applicant
+    /// key: the audit log's MAC key and the erasure ledger's key are derived
+    /// from it. Kept wrapped in the metadata database, so it survives root
+    /// key rotation (which rewraps it) and backups never hold it in clear.
+    SystemKey
 );
 
 #[cfg(test)]

@@ -247,6 +247,35 @@ impl BlobStore {
         })
     }
 
+    /// Writes a small object (an audit checkpoint, a ledger entry) under
+    /// `path` (never under `blobs/`), durably.
+    pub(crate) async fn put_small(&self, path: &str, bytes: Vec<u8>) -> Result<()> {
+        debug_assert!(!path.starts_with(BLOB_PREFIX));
+        self.inner.put(&Path::from(path), bytes.into()).await?;
+        Ok(())
+    }
+
+    /// Reads a small object.
+    pub(crate) async fn get_small(&self, path: &str) -> Result<Vec<u8>> {
+        Ok(self
+            .inner
+            .get(&Path::from(path))
+            .await?
+            .bytes()
+            .await?
+            .to_vec())
+    }
+
+    /// Paths of the small objects under `prefix`.
+    pub(crate) async fn list_small(&self, prefix: &str) -> Result<Vec<String>> {
+        self.inner
+            .list(Some(&Path::from(prefix)))
+            .map_ok(|m| m.location.to_string())
+            .map_err(Error::from)
+            .try_collect()
+            .await
+    }
+
     /// Deletes blob `name`; a blob that is already gone is not an error.
     pub(crate) async fn delete(&self, name: BlobName) -> Result<()> {
         match self.inner.delete(&name.path()).await {

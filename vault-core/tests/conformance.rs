@@ -43,8 +43,15 @@ async fn read(t: &Tenant, id: DocumentId) -> vault_core::Result<Vec<u8>> {
 }
 
 async fn new_tenant(f: &Fixture, name: &str) -> Tenant {
-    let id = f.vault.create_tenant(name).await.unwrap();
-    f.vault.tenant(id).await.unwrap()
+    let id = f
+        .vault
+        .create_tenant(name, &vault_core::audit::Actor::operator())
+        .await
+        .unwrap();
+    f.vault
+        .tenant(id, vault_core::audit::Actor::operator())
+        .await
+        .unwrap()
 }
 
 async fn sql(f: &Fixture) -> AnyPool {
@@ -242,11 +249,15 @@ async fn tenant_isolation(f: Fixture) {
     assert_eq!(read(&a, doc.id).await.unwrap(), data);
     // An unknown tenant has no handle at all.
     assert!(matches!(
-        f.vault.tenant(TenantId::random()).await,
+        f.vault
+            .tenant(TenantId::random(), vault_core::audit::Actor::operator())
+            .await,
         Err(Error::NotFound)
     ));
     assert!(matches!(
-        f.vault.create_tenant("tenant-a").await,
+        f.vault
+            .create_tenant("tenant-a", &vault_core::audit::Actor::operator())
+            .await,
         Err(Error::AlreadyExists)
     ));
 }
@@ -752,7 +763,13 @@ async fn s3_server_stopped_mid_upload() {
     );
     let vault = vault_core::vault::Vault::open(config).await.unwrap();
     let t = vault
-        .tenant(vault.create_tenant("acme").await.unwrap())
+        .tenant(
+            vault
+                .create_tenant("acme", &vault_core::audit::Actor::operator())
+                .await
+                .unwrap(),
+            vault_core::audit::Actor::operator(),
+        )
         .await
         .unwrap();
     let keep = put(&t, "app-1", &content(1, 1000)).await;

@@ -70,7 +70,10 @@ async fn crash_child() {
     let tenant = TenantId::parse(&std::env::var("VAULT_CRASH_TENANT").unwrap()).unwrap();
     let seed: u64 = std::env::var("VAULT_CRASH_SEED").unwrap().parse().unwrap();
     let vault = Vault::open(config(&dir)).await.unwrap();
-    let t = vault.tenant(tenant).await.unwrap();
+    let t = vault
+        .tenant(tenant, vault_core::audit::Actor::operator())
+        .await
+        .unwrap();
     let mut out = std::io::stdout().lock();
     writeln!(out, "READY").unwrap();
     out.flush().unwrap();
@@ -125,7 +128,10 @@ fn crash_at_random_points() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let tenant = rt.block_on(async {
         let v = Vault::open(config(&dir)).await.unwrap();
-        let t = v.create_tenant("crash-test").await.unwrap();
+        let t = v
+            .create_tenant("crash-test", &vault_core::audit::Actor::operator())
+            .await
+            .unwrap();
         v.close().await;
         t
     });
@@ -232,7 +238,10 @@ fn crash_at_random_points() {
 /// storage is consistent.
 async fn check(dir: &Path, tenant: TenantId, ledger: &mut Ledger, sweep: bool) {
     let vault = Vault::open(config(dir)).await.unwrap();
-    let t = vault.tenant(tenant).await.unwrap();
+    let t = vault
+        .tenant(tenant, vault_core::audit::Actor::operator())
+        .await
+        .unwrap();
     // Every acknowledged document reads back intact (unless a delete of it
     // had started).
     for (id, (seed, len)) in &ledger.acked {

@@ -53,7 +53,13 @@ async fn memory_child() {
     );
     let vault = Vault::open(config).await.unwrap();
     let t = vault
-        .tenant(vault.create_tenant("mem").await.unwrap())
+        .tenant(
+            vault
+                .create_tenant("mem", &vault_core::audit::Actor::operator())
+                .await
+                .unwrap(),
+            vault_core::audit::Actor::operator(),
+        )
         .await
         .unwrap();
     let chunks = size / CHUNK;

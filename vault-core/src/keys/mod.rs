@@ -18,7 +18,8 @@ mod wrap;
 pub use provider::{ENV_ROOT_KEYS, FileKeyProvider, KeyProvider, LocalKeyProvider, RootKeyVersion};
 pub use wrap::{
     ApplicantKeyId, DataKeyId, WRAPPED_KEY_LEN, WRAPPED_KEY_MAX_LEN, WrappedKey,
-    unwrap_applicant_key, unwrap_data_key, wrap_applicant_key, wrap_data_key,
+    unwrap_applicant_key, unwrap_data_key, unwrap_system_key, wrap_applicant_key, wrap_data_key,
+    wrap_system_key,
 };
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 use super::wrap::WrappedKey;
 use crate::error::{Error, Result};
 use crate::kdf::{KEK_APPLICANT, Kdf};
-use crate::secret::{ApplicantKey, KEY_LEN, RootKey, Secret32};
+use crate::secret::{KEY_LEN, RootKey, Secret32};
 
 /// The environment variable [`LocalKeyProvider::from_env`] reads.
 pub const ENV_ROOT_KEYS: &str = "VAULT_ROOT_KEYS";
@@ -51,18 +51,14 @@ pub trait KeyProvider: Send + Sync + fmt::Debug {
     fn versions(&self) -> Vec<RootKeyVersion>;
 
     /// Wraps `key` under root key `version`, binding `aad`.
-    fn wrap(&self, version: RootKeyVersion, key: &ApplicantKey, aad: &[u8]) -> Result<WrappedKey>;
+    fn wrap(&self, version: RootKeyVersion, key: &Secret32, aad: &[u8]) -> Result<WrappedKey>;
 
     /// Unwraps a key wrapped under root key `version` with the same `aad`.
     /// A wrong version, wrong `aad` or tampered bytes give
     /// [`Error::Authentication`]; a version not loaded gives
     /// [`Error::UnknownKeyVersion`].
-    fn unwrap(
-        &self,
-        version: RootKeyVersion,
-        wrapped: &WrappedKey,
-        aad: &[u8],
-    ) -> Result<ApplicantKey>;
+    fn unwrap(&self, version: RootKeyVersion, wrapped: &WrappedKey, aad: &[u8])
+    -> Result<Secret32>;
 }
 
 /// A provider holding root keys in process memory, loaded from a key file
@@ -143,7 +139,7 @@ impl KeyProvider for LocalKeyProvider {
         self.keks.keys().copied().collect()
     }
 
-    fn wrap(&self, version: RootKeyVersion, key: &ApplicantKey, aad: &[u8]) -> Result<WrappedKey> {
+    fn wrap(&self, version: RootKeyVersion, key: &Secret32, aad: &[u8]) -> Result<WrappedKey> {
         WrappedKey::seal(self.kek(version)?, key.expose(), aad)
     }
 
@@ -152,8 +148,8 @@ impl KeyProvider for LocalKeyProvider {
         version: RootKeyVersion,
         wrapped: &WrappedKey,
         aad: &[u8],
-    ) -> Result<ApplicantKey> {
-        wrapped.open(self.kek(version)?, aad).map(ApplicantKey)
+    ) -> Result<Secret32> {
+        wrapped.open(self.kek(version)?, aad)
     }
 }
 

@@ -7,8 +7,8 @@ use super::provider::{KeyProvider, RootKeyVersion};
 use crate::aead::{Backend, NONCE_LEN, TAG_LEN};
 use crate::error::{Error, FormatError, Result};
 use crate::ids::{ApplicantId, DocumentId, TenantId};
-use crate::kdf::{KEK_DATA, Kdf, WRAP_AD_APPLICANT, WRAP_AD_DATA, push_lp};
-use crate::secret::{ApplicantKey, DataKey, KEY_LEN, Secret32};
+use crate::kdf::{KEK_DATA, Kdf, WRAP_AD_APPLICANT, WRAP_AD_DATA, WRAP_AD_SYSTEM, push_lp};
+use crate::secret::{ApplicantKey, DataKey, KEY_LEN, Secret32, SystemKey};
 
 /// Version byte of a key wrapped by vault-core itself.
 const WRAP_VERSION: u8 = 1;
@@ -152,7 +152,7 @@ pub fn wrap_applicant_key(
     id: &ApplicantKeyId,
     key: &ApplicantKey,
 ) -> Result<WrappedKey> {
-    provider.wrap(version, key, &applicant_ad(id, version))
+    provider.wrap(version, &key.0, &applicant_ad(id, version))
 }
 
 /// Unwraps an applicant key wrapped under root key `version`.
@@ -162,7 +162,40 @@ pub fn unwrap_applicant_key(
     id: &ApplicantKeyId,
     wrapped: &WrappedKey,
 ) -> Result<ApplicantKey> {
-    provider.unwrap(version, wrapped, &applicant_ad(id, version))
+    provider
+        .unwrap(version, wrapped, &applicant_ad(id, version))
+        .map(ApplicantKey)
+}
+
+/// Associated data of the vault's system key wrapped under root key `root`:
+/// `label || 0x00 || be16(len) name || be32(root)`.
+fn system_ad(name: &str, root: RootKeyVersion) -> Vec<u8> {
+    let mut v = ad(WRAP_AD_SYSTEM);
+    push_lp(&mut v, name.as_bytes());
+    v.extend_from_slice(&root.get().to_be_bytes());
+    v
+}
+
+/// Wraps the vault's system key `name` under root key `version`.
+pub fn wrap_system_key(
+    provider: &dyn KeyProvider,
+    version: RootKeyVersion,
+    name: &str,
+    key: &SystemKey,
+) -> Result<WrappedKey> {
+    provider.wrap(version, &key.0, &system_ad(name, version))
+}
+
+/// Unwraps the vault's system key `name`.
+pub fn unwrap_system_key(
+    provider: &dyn KeyProvider,
+    version: RootKeyVersion,
+    name: &str,
+    wrapped: &WrappedKey,
+) -> Result<SystemKey> {
+    provider
+        .unwrap(version, wrapped, &system_ad(name, version))
+        .map(SystemKey)
 }
 
 /// Wraps a document's data key under its applicant's key.

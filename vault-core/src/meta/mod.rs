@@ -7,6 +7,7 @@
 //! and filters on it; the only unscoped queries are the operator's sweep,
 //! which is crate-internal. No query text is built from input.
 
+mod lifecycle;
 mod rows;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -15,6 +16,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor, Row};
 
+pub(crate) use lifecycle::{RetentionRow, Tx, WrappedRow};
 pub(crate) use rows::{ApplicantKeyRow, DocumentRow, NewDocument};
 
 use crate::error::{Error, Result};
@@ -221,6 +223,7 @@ impl Metadata {
     /// pending (for example a sweep removed it as stale).
     pub(crate) async fn commit_document(
         &self,
+        tx: &mut Tx,
         tenant: TenantId,
         id: DocumentId,
         plaintext_len: u64,
@@ -238,7 +241,7 @@ impl Metadata {
         .bind(to_i64(ciphertext_len)?)
         .bind(sha256.map(|h| h.to_vec()))
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut **tx)
         .await?;
         if done.rows_affected() != 1 {
             return Err(Error::Corrupt(
@@ -261,8 +264,9 @@ impl Metadata {
     /// A committed document of `tenant`; [`Error::NotFound`] otherwise.
     pub(crate) async fn document(&self, tenant: TenantId, id: DocumentId) -> Result<DocumentRow> {
         let row = sqlx::query(&format!(
-            "SELECT {} FROM documents WHERE tenant_id = $1 AND id = $2 AND state = 'committed'",
-            rows::DOCUMENT_COLUMNS
+            "SELECT {} FROM {} WHERE d.tenant_id = $1 AND d.id = $2 AND d.state = 'committed'",
+            rows::DOCUMENT_COLUMNS,
+            rows::DOCUMENT_FROM
         ))
         .bind(tenant.to_string())
         .bind(id.to_string())
@@ -285,10 +289,11 @@ impl Metadata {
             .map(|(t, id)| (t, id.to_string()))
             .unwrap_or((i64::MIN, String::new()));
         let rows = sqlx::query(&format!(
-            "SELECT {} FROM documents WHERE tenant_id = $1 AND applicant_id = $2 \
-             AND state = 'committed' AND (created_at > $3 OR (created_at = $3 AND id > $4)) \
-             ORDER BY created_at, id LIMIT $5",
-            rows::DOCUMENT_COLUMNS
+            "SELECT {} FROM {} WHERE d.tenant_id = $1 AND d.applicant_id = $2 \
+             AND d.state = 'committed' AND (d.created_at > $3 OR (d.created_at = $3 AND d.id > $4)) \
+             ORDER BY d.created_at, d.id LIMIT $5",
+            rows::DOCUMENT_COLUMNS,
+            rows::DOCUMENT_FROM
         ))
         .bind(tenant.to_string())
         .bind(applicant.as_str())
@@ -298,34 +303,6 @@ impl Metadata {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(DocumentRow::from_row).collect()
-    }
-
-    /// Deletes a committed document's row, and with it its wrapped data key.
-    /// Returns the blob to remove afterwards.
-    pub(crate) async fn delete_document(
-        &self,
-        tenant: TenantId,
-        id: DocumentId,
-    ) -> Result<BlobName> {
-        let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(
-            "SELECT blob_name FROM documents WHERE tenant_id = $1 AND id = $2 AND state = 'committed'",
-        )
-        .bind(tenant.to_string())
-        .bind(id.to_string())
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(Error::NotFound)?;
-        let blob = BlobName::parse(&row.try_get::<String, _>(0)?)?;
-        sqlx::query(
-            "DELETE FROM documents WHERE tenant_id = $1 AND id = $2 AND state = 'committed'",
-        )
-        .bind(tenant.to_string())
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(blob)
     }
 
     // -- sweep (operator, across tenants) ----------------------------------

@@ -55,9 +55,14 @@ pub(crate) struct NewDocument {
 }
 
 /// The columns [`DocumentRow::from_row`] reads.
-pub(crate) const DOCUMENT_COLUMNS: &str = "tenant_id, id, applicant_id, blob_name, category, \
-    content_type, file_name, header, wrapped_key, applicant_key_version, plaintext_len, \
-    ciphertext_len, sha256, legal_hold, created_at, committed_at";
+/// Selected from `documents d JOIN applicants a` (see [`DOCUMENT_FROM`]).
+pub(crate) const DOCUMENT_COLUMNS: &str = "d.tenant_id, d.id, d.applicant_id, d.blob_name, d.category, \
+    d.content_type, d.file_name, d.header, d.wrapped_key, d.applicant_key_version, d.plaintext_len, \
+    d.ciphertext_len, d.sha256, d.legal_hold, d.created_at, d.committed_at, \
+    a.legal_hold AS applicant_hold, a.closed_at, a.last_activity_at";
+
+/// The join [`DOCUMENT_COLUMNS`] reads from.
+pub(crate) const DOCUMENT_FROM: &str = "documents d JOIN applicants a ON a.tenant_id = d.tenant_id AND a.applicant_id = d.applicant_id";
 
 /// A committed document.
 #[derive(Debug)]
@@ -77,6 +82,9 @@ pub(crate) struct DocumentRow {
     pub(crate) sha256: Option<[u8; 32]>,
     pub(crate) legal_hold: bool,
     pub(crate) created_at: i64,
+    pub(crate) applicant_hold: bool,
+    pub(crate) closed_at: Option<i64>,
+    pub(crate) last_activity_at: i64,
 }
 
 impl DocumentRow {
@@ -110,6 +118,9 @@ impl DocumentRow {
             sha256,
             legal_hold: r.try_get::<i64, _>("legal_hold")? != 0,
             created_at: r.try_get("created_at")?,
+            applicant_hold: r.try_get::<i64, _>("applicant_hold")? != 0,
+            closed_at: r.try_get("closed_at")?,
+            last_activity_at: r.try_get("last_activity_at")?,
         })
     }
 }

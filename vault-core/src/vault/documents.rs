@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::Tenant;
+use crate::audit::Outcome;
 use crate::category::Category;
 use crate::error::{Error, Result};
 use crate::format::{Layout, Opener, Sealer, StreamContext, open_stream, seal_stream};
@@ -22,6 +23,7 @@ use crate::keys::{
     wrap_applicant_key, wrap_data_key,
 };
 use crate::meta::{ApplicantKeyRow, DocumentRow, NewDocument, now_ms};
+use crate::retention::RetentionPolicy;
 use crate::secret::{ApplicantKey, DataKey};
 use crate::store::BlobName;
 
@@ -127,8 +129,12 @@ pub struct DocumentInfo {
     pub sha256: Option<[u8; 32]>,
     /// When it was stored (Unix milliseconds).
     pub created_at_ms: i64,
-    /// Whether a legal hold is set on the document itself.
+    /// Whether a legal hold covers the document (set on it or on its
+    /// applicant).
     pub legal_hold: bool,
+    /// When the document becomes due for purge (Unix milliseconds), under
+    /// the tenant's current policy; `None` while its application is open.
+    pub retain_until_ms: Option<i64>,
 }
 
 impl fmt::Debug for DocumentInfo {
@@ -141,6 +147,8 @@ impl fmt::Debug for DocumentInfo {
             .field("file_name", &self.file_name.as_ref().map(|_| "[REDACTED]"))
             .field("size", &self.size)
             .field("created_at_ms", &self.created_at_ms)
+            .field("legal_hold", &self.legal_hold)
+            .field("retain_until_ms", &self.retain_until_ms)
             .finish_non_exhaustive()
     }
 }
@@ -352,17 +360,15 @@ impl Tenant {
             .await?;
 
         match self.upload_and_commit(&req, id, blob, sealer, body).await {
-            Ok((size, sha256)) => Ok(DocumentInfo {
-                id,
-                applicant: req.applicant,
-                category: req.category,
-                content_type: req.content_type,
-                file_name: req.file_name,
-                size,
-                sha256,
-                created_at_ms: created_at,
-                legal_hold: false,
-            }),
+            Ok((size, sha256)) => {
+                // Activity on the application restarts its inactivity clock.
+                let _ = inner.meta.touch_applicant(self.id, &req.applicant).await;
+                self.head(id).await.map(|mut info| {
+                    info.sha256 = sha256;
+                    info.size = size;
+                    info
+                })
+            }
             Err(e) => {
                 // Best effort: what is left is invisible, and the sweep
                 // removes it.
@@ -413,10 +419,22 @@ impl Tenant {
                 "sealed length differs from the plaintext's layout",
             ));
         }
+        // The audit record and the commit are one transaction: no record,
+        // no document.
+        let mut tx = inner.meta.begin().await?;
         inner
             .meta
-            .commit_document(self.id, id, size, written, sha256)
+            .append_audit(
+                &mut tx,
+                &inner.audit_key,
+                &self.event("document.put", format!("document:{id}"), Outcome::Ok),
+            )
             .await?;
+        inner
+            .meta
+            .commit_document(&mut tx, self.id, id, size, written, sha256)
+            .await?;
+        tx.commit().await?;
         Ok((size, sha256))
     }
 
@@ -457,7 +475,7 @@ impl Tenant {
         Ok((opener, layout))
     }
 
-    fn info(row: &DocumentRow, opener: &Opener) -> Result<DocumentInfo> {
+    fn info(row: &DocumentRow, opener: &Opener, policy: &RetentionPolicy) -> Result<DocumentInfo> {
         let file_name = row
             .file_name
             .as_ref()
@@ -475,7 +493,13 @@ impl Tenant {
             size: row.plaintext_len,
             sha256: row.sha256,
             created_at_ms: row.created_at,
-            legal_hold: row.legal_hold,
+            legal_hold: row.legal_hold || row.applicant_hold,
+            retain_until_ms: policy.retain_until(
+                row.category,
+                row.closed_at,
+                row.last_activity_at,
+                now_ms(),
+            ),
         })
     }
 
@@ -483,7 +507,7 @@ impl Tenant {
     pub async fn head(&self, id: DocumentId) -> Result<DocumentInfo> {
         let row = self.inner().meta.document(self.id, id).await?;
         let (opener, _) = self.open_row(&row).await?;
-        Self::info(&row, &opener)
+        Self::info(&row, &opener, &self.retention_policy().await?)
     }
 
     /// The whole document, streamed.
@@ -498,12 +522,40 @@ impl Tenant {
         self.download(id, Some(range)).await
     }
 
+    /// The whole plaintext without an audit record of its own, for an
+    /// export (audited as one action).
+    pub(crate) async fn download_unaudited(
+        &self,
+        id: DocumentId,
+    ) -> Result<BoxStream<'static, Result<Bytes>>> {
+        Ok(self.download_inner(id, None, false).await?.body)
+    }
+
     async fn download(&self, id: DocumentId, range: Option<Range<u64>>) -> Result<Download> {
+        self.download_inner(id, range, true).await
+    }
+
+    async fn download_inner(
+        &self,
+        id: DocumentId,
+        range: Option<Range<u64>>,
+        audit: bool,
+    ) -> Result<Download> {
         let row = self.inner().meta.document(self.id, id).await?;
         let (opener, layout) = self.open_row(&row).await?;
-        let info = Self::info(&row, &opener)?;
+        let info = Self::info(&row, &opener, &self.retention_policy().await?)?;
         let range = range.unwrap_or(0..layout.plaintext_len());
         let plan = layout.plan(range.clone())?;
+        // No audit record, no plaintext.
+        if audit {
+            self.vault
+                .audit(self.event(
+                    "document.read",
+                    format!("document:{id} bytes:{}-{}", range.start, range.end),
+                    Outcome::Ok,
+                ))
+                .await?;
+        }
         let ciphertext = self
             .inner()
             .blobs
@@ -544,9 +596,10 @@ impl Tenant {
         let mut documents = Vec::with_capacity(rows.len());
         if !rows.is_empty() {
             let (ak, ak_version) = self.applicant_key(applicant, false).await?;
+            let policy = self.retention_policy().await?;
             for row in &rows {
                 let (opener, _) = self.open_with(&ak, ak_version, row)?;
-                documents.push(Self::info(row, &opener)?);
+                documents.push(Self::info(row, &opener, &policy)?);
             }
         }
         let next = (rows.len() == limit as usize)
@@ -561,11 +614,39 @@ impl Tenant {
     }
 
     /// Deletes one document: its row, and with it its wrapped data key, goes
-    /// first (from then on the blob is undecryptable noise), then its blob.
-    /// If the blob removal fails, the sweep removes it later.
+    /// first (from then on the blob is undecryptable noise), with the audit
+    /// record in the same transaction; then its blob. If the blob removal
+    /// fails, it stays queued and the next deletion or sweep removes it.
+    /// A document under legal hold (its own or its applicant's) is refused
+    /// with [`Error::LegalHold`], and the refusal is audited.
     pub async fn delete(&self, id: DocumentId) -> Result<()> {
-        let blob = self.inner().meta.delete_document(self.id, id).await?;
-        let _ = self.inner().blobs.delete(blob).await;
+        let inner = self.inner();
+        let target = format!("document:{id}");
+        match inner.meta.document_held(self.id, id).await? {
+            None => return Err(Error::NotFound),
+            Some(true) => {
+                self.vault
+                    .audit(self.event("document.delete", target, Outcome::Denied))
+                    .await?;
+                return Err(Error::LegalHold);
+            }
+            Some(false) => {}
+        }
+        let mut tx = inner.meta.begin().await?;
+        inner
+            .meta
+            .append_audit(
+                &mut tx,
+                &inner.audit_key,
+                &self.event("document.delete", target, Outcome::Ok),
+            )
+            .await?;
+        inner
+            .meta
+            .delete_documents_tx(&mut tx, self.id, &[id])
+            .await?;
+        tx.commit().await?;
+        self.vault.drain_deleted_blobs().await;
         Ok(())
     }
 }

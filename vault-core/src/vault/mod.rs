@@ -7,20 +7,28 @@
 //! forget the scope, and another tenant's ids are simply "not found".
 
 mod documents;
+mod export;
+mod lifecycle;
 mod sweep;
 
 use std::fmt;
 use std::sync::Arc;
 
 pub use documents::{DocumentInfo, DocumentPage, Download, LIST_LIMIT_MAX, ListCursor, PutRequest};
+pub use export::Export;
+pub use lifecycle::{ErasureReceipt, PurgeReport, RotationReport};
 pub use sweep::{StorageReport, SweepReport};
 
 use crate::aead::Backend;
+use crate::audit::{Actor, Event, Outcome};
 use crate::error::{Error, Result};
 use crate::format::{SealParams, SegmentSize};
 use crate::ids::TenantId;
+use crate::kdf::{AUDIT_MAC_KEY, Kdf, LEDGER_KEY};
 use crate::keys::KeyProvider;
+use crate::keys::{RootKeyVersion, unwrap_system_key, wrap_system_key};
 use crate::meta::Metadata;
+use crate::secret::{Secret32, SystemKey};
 use crate::store::{BlobStore, BlobStoreConfig};
 
 /// Everything needed to open a vault.
@@ -101,6 +109,31 @@ struct Inner {
     meta: Metadata,
     keys: Arc<dyn KeyProvider>,
     params: SealParams,
+    /// MAC key of the audit log (from the system key).
+    audit_key: Secret32,
+    /// Key of the erasure ledger's applicant references (from the system key).
+    ledger_key: Secret32,
+}
+
+/// Name of the system key row.
+const SYSTEM_KEY: &str = "vault-key-1";
+
+/// Loads the system key, creating and wrapping it under the current root
+/// key on first open.
+async fn system_key(meta: &Metadata, keys: &dyn KeyProvider) -> Result<SystemKey> {
+    if meta.system_key(SYSTEM_KEY).await?.is_none() {
+        let key = SystemKey::generate()?;
+        let root = keys.current_version();
+        let wrapped = wrap_system_key(keys, root, SYSTEM_KEY, &key)?;
+        meta.insert_system_key_if_absent(SYSTEM_KEY, root.get(), &wrapped)
+            .await?;
+    }
+    let (root, wrapped) = meta
+        .system_key(SYSTEM_KEY)
+        .await?
+        .ok_or(Error::Corrupt("system key vanished"))?;
+    let root = RootKeyVersion::new(root).map_err(|_| Error::Corrupt("root key version 0"))?;
+    unwrap_system_key(keys, root, SYSTEM_KEY, &wrapped)
 }
 
 impl fmt::Debug for Vault {
@@ -120,6 +153,8 @@ impl Vault {
     pub async fn open(config: VaultConfig) -> Result<Self> {
         let blobs = BlobStore::open(&config.blobs)?;
         let meta = Metadata::connect(&config.metadata_url).await?;
+        let system = system_key(&meta, &*config.keys).await?;
+        let kdf = Kdf::new(&[], system.expose());
         Ok(Self {
             inner: Arc::new(Inner {
                 blobs,
@@ -129,13 +164,27 @@ impl Vault {
                     segment_size: config.segment_size,
                     backend: config.backend,
                 },
+                audit_key: kdf.expand(AUDIT_MAC_KEY, &[]),
+                ledger_key: kdf.expand(LEDGER_KEY, &[]),
             }),
         })
     }
 
+    /// Records `event` in its own transaction (for actions that change
+    /// nothing in the database, such as reads and exports): if the record
+    /// cannot be written, the caller must not go on.
+    pub(crate) async fn audit(&self, event: Event<'_>) -> Result<()> {
+        let meta = &self.inner.meta;
+        let mut tx = meta.begin().await?;
+        meta.append_audit(&mut tx, &self.inner.audit_key, &event)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Creates a tenant (a leasing company) and returns its id. The name
     /// identifies the company, not a person; it must be unique.
-    pub async fn create_tenant(&self, name: &str) -> Result<TenantId> {
+    pub async fn create_tenant(&self, name: &str, actor: &Actor) -> Result<TenantId> {
         if name.is_empty() || name.len() > TENANT_NAME_MAX || name.chars().any(char::is_control) {
             return Err(Error::InvalidArgument(
                 "tenant name must be 1-200 bytes without control characters",
@@ -143,18 +192,28 @@ impl Vault {
         }
         let id = TenantId::random();
         self.inner.meta.insert_tenant(id, name).await?;
+        self.audit(Event {
+            tenant: Some(id),
+            actor,
+            action: "tenant.create",
+            target: format!("tenant:{id}"),
+            outcome: Outcome::Ok,
+        })
+        .await?;
         Ok(id)
     }
 
-    /// The handle through which one tenant's data is reached;
+    /// The handle through which one tenant's data is reached, acting as
+    /// `actor` (recorded in the audit log for every privileged action);
     /// [`Error::NotFound`] if no such tenant exists.
-    pub async fn tenant(&self, id: TenantId) -> Result<Tenant> {
+    pub async fn tenant(&self, id: TenantId, actor: Actor) -> Result<Tenant> {
         if !self.inner.meta.tenant_exists(id).await? {
             return Err(Error::NotFound);
         }
         Ok(Tenant {
             vault: self.clone(),
             id,
+            actor,
         })
     }
 
@@ -181,6 +240,7 @@ impl Vault {
 pub struct Tenant {
     vault: Vault,
     id: TenantId,
+    actor: Actor,
 }
 
 impl fmt::Debug for Tenant {
@@ -197,8 +257,23 @@ impl Tenant {
         self.id
     }
 
+    /// Who acts through this handle.
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
     fn inner(&self) -> &Inner {
         &self.vault.inner
+    }
+
+    fn event(&self, action: &'static str, target: String, outcome: Outcome) -> Event<'_> {
+        Event {
+            tenant: Some(self.id),
+            actor: &self.actor,
+            action,
+            target,
+            outcome,
+        }
     }
 }
 

@@ -42,6 +42,9 @@ impl Vault {
     pub async fn sweep(&self, grace: Duration) -> Result<SweepReport> {
         let inner = &self.inner;
         let mut report = SweepReport::default();
+        // Blobs of deleted documents still queued (a crash after the rows
+        // went) are removed first.
+        self.drain_deleted_blobs().await;
         let cutoff_ms =
             now_ms().saturating_sub(i64::try_from(grace.as_millis()).unwrap_or(i64::MAX));
         for (tenant, id, blob) in inner.meta.stale_pending(cutoff_ms).await? {
