@@ -26,9 +26,11 @@ pub(crate) const WRAP_AD_DATA: &[u8] = b"vault/v1/wrap/data-key";
 /// Associated-data prefix when wrapping the vault's system key.
 pub(crate) const WRAP_AD_SYSTEM: &[u8] = b"vault/v1/wrap/system-key";
 /// MAC key of the audit log, derived from the system key.
+#[cfg_attr(not(feature = "vault"), allow(dead_code))]
 pub(crate) const AUDIT_MAC_KEY: &[u8] = b"vault/v1/audit-mac";
 /// Key of the erasure ledger's applicant references, derived from the
 /// system key.
+#[cfg_attr(not(feature = "vault"), allow(dead_code))]
 pub(crate) const LEDGER_KEY: &[u8] = b"vault/v1/erasure-ledger";
 
 /// HKDF-SHA256 with a fixed salt and input key, expanding 32-byte keys

@@ -87,6 +87,7 @@ macro_rules! key_type {
                 Secret32::from_slice(bytes).map(Self)
             }
 
+            #[cfg_attr(not(feature = "vault"), allow(dead_code))]
             pub(crate) fn expose(&self) -> &[u8; KEY_LEN] {
                 self.0.expose()
             }
