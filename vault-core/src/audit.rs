@@ -231,13 +231,14 @@ impl AuditReport {
 }
 
 /// Verifies `records` (ordered by seq) against the key, the database head
-/// and the latest checkpoint.
+/// and every checkpoint taken outside the database.
 pub(crate) fn verify(
     key: &Secret32,
     records: &[AuditRecord],
     head: (u64, [u8; 32]),
-    checkpoint: Option<Checkpoint>,
+    checkpoints: &[Checkpoint],
 ) -> AuditReport {
+    let checkpoint = checkpoints.iter().max_by_key(|c| (c.seq, c.at_ms)).cloned();
     let mut prev = [0u8; 32];
     let mut expected = 1u64;
     let mut problem = None;
@@ -258,17 +259,24 @@ pub(crate) fn verify(
     }
     let last_seq = expected - 1;
     if problem.is_none() {
-        if let Some(cp) = &checkpoint {
-            let at_cp = records.iter().find(|r| r.seq == cp.seq);
-            match at_cp {
+        // Every checkpoint must still match: one past the end means the tail
+        // was cut; one whose MAC differs means history was rewritten there
+        // (also what restoring an older database backup looks like).
+        let mut sorted: Vec<&Checkpoint> = checkpoints.iter().collect();
+        sorted.sort_by_key(|c| (c.seq, c.at_ms));
+        for cp in sorted {
+            match cp.seq.checked_sub(1).and_then(|i| records.get(i as usize)) {
+                _ if cp.seq == 0 => {}
                 None => {
                     problem = Some(AuditProblem::Truncated {
                         last_seq,
                         checkpoint_seq: cp.seq,
-                    })
+                    });
+                    break;
                 }
                 Some(r) if !bool::from(r.mac.ct_eq(&cp.mac)) => {
-                    problem = Some(AuditProblem::Tampered { seq: cp.seq })
+                    problem = Some(AuditProblem::Tampered { seq: cp.seq });
+                    break;
                 }
                 Some(_) => {}
             }
@@ -337,24 +345,24 @@ mod tests {
     fn a_clean_chain_verifies_and_every_tamper_is_located() {
         let recs = chain(10);
         let head = (10, recs[9].mac);
-        let cp = Some(Checkpoint {
+        let cp = vec![Checkpoint {
             seq: 8,
             mac: recs[7].mac,
             at_ms: 0,
-        });
-        assert!(verify(&key(), &recs, head, cp.clone()).is_ok());
+        }];
+        assert!(verify(&key(), &recs, head, &cp).is_ok());
         // Edited field.
         let mut r = recs.clone();
         r[4].target = "other".into();
         assert_eq!(
-            verify(&key(), &r, head, cp.clone()).problem,
+            verify(&key(), &r, head, &cp).problem,
             Some(AuditProblem::Tampered { seq: 5 })
         );
         // Removed record.
         let mut r = recs.clone();
         r.remove(3);
         assert_eq!(
-            verify(&key(), &r, head, cp.clone()).problem,
+            verify(&key(), &r, head, &cp).problem,
             Some(AuditProblem::Missing { seq: 5 })
         );
         // Reordered (contents swapped, seq kept).
@@ -363,7 +371,7 @@ mod tests {
         r[2] = AuditRecord { seq: 3, ..b };
         r[3] = AuditRecord { seq: 4, ..a };
         assert_eq!(
-            verify(&key(), &r, head, cp.clone()).problem,
+            verify(&key(), &r, head, &cp).problem,
             Some(AuditProblem::Tampered { seq: 3 })
         );
         // Chain recomputed without the key (with another key) does not help.
@@ -386,13 +394,13 @@ mod tests {
                 .collect()
         };
         assert_eq!(
-            verify(&key(), &forged, head, cp.clone()).problem,
+            verify(&key(), &forged, head, &cp).problem,
             Some(AuditProblem::Tampered { seq: 1 })
         );
         // Tail cut back past the checkpoint.
         let r = recs[..6].to_vec();
         assert_eq!(
-            verify(&key(), &r, (6, recs[5].mac), cp.clone()).problem,
+            verify(&key(), &r, (6, recs[5].mac), &cp).problem,
             Some(AuditProblem::Truncated {
                 last_seq: 6,
                 checkpoint_seq: 8
@@ -401,7 +409,7 @@ mod tests {
         // Tail cut after the checkpoint, head left behind.
         let r = recs[..9].to_vec();
         assert_eq!(
-            verify(&key(), &r, head, cp).problem,
+            verify(&key(), &r, head, &cp).problem,
             Some(AuditProblem::HeadMismatch)
         );
     }

@@ -123,30 +123,35 @@ impl Vault {
         };
         self.inner
             .blobs
+            // Never overwritten: a later checkpoint at the same sequence
+            // number (after a restore rewound the log) sits beside it.
             .put_small(
-                &format!("{CHECKPOINT_PREFIX}/{seq:020}.json"),
+                &format!(
+                    "{CHECKPOINT_PREFIX}/{seq:020}-{:020}-{}.json",
+                    cp.at_ms,
+                    uuid::Uuid::new_v4().simple()
+                ),
                 cp.to_json().into_bytes(),
             )
             .await?;
         Ok(cp)
     }
 
-    /// The newest checkpoint in the blob store.
-    async fn latest_checkpoint(&self) -> Result<Option<Checkpoint>> {
-        let names = self.inner.blobs.list_small(CHECKPOINT_PREFIX).await?;
-        match names.into_iter().max() {
-            Some(name) => {
-                let bytes = self.inner.blobs.get_small(&name).await?;
-                let text =
-                    String::from_utf8(bytes).map_err(|_| Error::Corrupt("audit checkpoint"))?;
-                Ok(Some(Checkpoint::from_json(&text)?))
-            }
-            None => Ok(None),
+    /// Every checkpoint in the blob store, oldest first.
+    async fn checkpoints(&self) -> Result<Vec<Checkpoint>> {
+        let mut names = self.inner.blobs.list_small(CHECKPOINT_PREFIX).await?;
+        names.sort();
+        let mut out = vec![];
+        for name in names {
+            let bytes = self.inner.blobs.get_small(&name).await?;
+            let text = String::from_utf8(bytes).map_err(|_| Error::Corrupt("audit checkpoint"))?;
+            out.push(Checkpoint::from_json(&text)?);
         }
+        Ok(out)
     }
 
     /// Verifies the whole audit log: every record's MAC and chain, no gaps,
-    /// the database head, and the latest checkpoint outside the database.
+    /// the database head, and every checkpoint outside the database.
     pub async fn verify_audit(&self) -> Result<AuditReport> {
         let mut records = vec![];
         let mut after = 0;
@@ -157,8 +162,8 @@ impl Vault {
             records.extend(page);
         }
         let head = self.inner.meta.audit_head().await?;
-        let checkpoint = self.latest_checkpoint().await?;
-        Ok(verify(&self.inner.audit_key, &records, head, checkpoint))
+        let checkpoints = self.checkpoints().await?;
+        Ok(verify(&self.inner.audit_key, &records, head, &checkpoints))
     }
 
     /// Audit records after `after_seq` (all tenants), for the operator.

@@ -64,6 +64,13 @@ impl VaultConfig {
         self
     }
 
+    /// Uses another key provider (for example after adding a root key
+    /// version to the key file).
+    pub fn with_keys(mut self, keys: Arc<dyn KeyProvider>) -> Self {
+        self.keys = keys;
+        self
+    }
+
     /// Uses another AES-256-GCM backend.
     pub fn with_backend(mut self, backend: Backend) -> Self {
         self.backend = backend;

@@ -204,6 +204,19 @@ impl Fixture {
         kind: Kind,
         wrap: Option<&dyn Fn(BlobStoreConfig) -> BlobStoreConfig>,
     ) -> Fixture {
+        Self::build(kind, wrap, key_provider()).await
+    }
+
+    /// A fixture whose vault uses `keys`.
+    pub async fn with_keys(kind: Kind, keys: Arc<LocalKeyProvider>) -> Fixture {
+        Self::build(kind, None, keys).await
+    }
+
+    async fn build(
+        kind: Kind,
+        wrap: Option<&dyn Fn(BlobStoreConfig) -> BlobStoreConfig>,
+        keys: Arc<LocalKeyProvider>,
+    ) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let (blobs, blob_dir, metadata_url, pg_schema) = match kind {
             Kind::SqliteLocal => {
@@ -235,7 +248,7 @@ impl Fixture {
             Some(w) => w(blobs),
             None => blobs,
         };
-        let config = VaultConfig::new(blobs, metadata_url.clone(), key_provider())
+        let config = VaultConfig::new(blobs, metadata_url.clone(), keys)
             .with_segment_size(SegmentSize::new(TEST_SEGMENT).unwrap());
         let vault = Vault::open(config.clone()).await.unwrap();
         Fixture {
