@@ -51,8 +51,11 @@ pub struct ErasureReceipt {
     pub tenant: TenantId,
     /// HMAC-SHA256(ledger key, tenant id || applicant id), hex.
     pub applicant_ref: String,
-    /// When (Unix milliseconds).
+    /// When the applicant key was destroyed, so that nothing of theirs
+    /// decrypts any more (Unix milliseconds).
     pub erased_at_ms: i64,
+    /// When their blobs had been removed too (Unix milliseconds).
+    pub completed_at_ms: i64,
     /// Who.
     pub actor: String,
     /// Documents erased.
@@ -80,6 +83,7 @@ impl ErasureReceipt {
             "tenant_id": self.tenant.to_string(),
             "applicant_ref": self.applicant_ref,
             "erased_at_ms": self.erased_at_ms,
+            "completed_at_ms": self.completed_at_ms,
             "actor": self.actor,
             "documents": self.documents,
             "bytes": self.bytes,
@@ -576,7 +580,7 @@ impl Tenant {
             return Err(Error::LegalHold);
         }
         let receipt_id = uuid::Uuid::new_v4();
-        let erased_at_ms = now_ms();
+        let requested_at_ms = now_ms();
         if write_ledger {
             // The ledger entry goes first: if we crash after it, a replay or
             // a retry completes the erasure; never the other way round.
@@ -584,12 +588,12 @@ impl Tenant {
                 "receipt_id": receipt_id.to_string(),
                 "tenant_id": self.id.to_string(),
                 "applicant_ref": reference,
-                "erased_at_ms": erased_at_ms,
+                "requested_at_ms": requested_at_ms,
             });
             inner
                 .blobs
                 .put_small(
-                    &format!("{LEDGER_PREFIX}/{erased_at_ms:020}-{receipt_id}.json"),
+                    &format!("{LEDGER_PREFIX}/{requested_at_ms:020}-{receipt_id}.json"),
                     entry.to_string().into_bytes(),
                 )
                 .await?;
@@ -613,8 +617,10 @@ impl Tenant {
             .erase_applicant_tx(&mut tx, self.id, applicant)
             .await?;
         tx.commit().await?;
+        let erased_at_ms = now_ms();
         self.vault.drain_deleted_blobs().await;
         self.vault.checkpoint_audit().await?;
+        let completed_at_ms = now_ms();
         let mut by_category = BTreeMap::new();
         for (c, _) in &docs {
             *by_category.entry(*c).or_insert(0u64) += 1;
@@ -624,6 +630,7 @@ impl Tenant {
             tenant: self.id,
             applicant_ref: reference,
             erased_at_ms,
+            completed_at_ms,
             actor: self.actor.as_str().to_owned(),
             documents: docs.len() as u64,
             bytes: docs.iter().map(|(_, n)| n).sum(),
