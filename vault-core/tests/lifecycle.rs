@@ -344,7 +344,17 @@ async fn erasure(f: Fixture) {
         .await
         .unwrap();
 
+    // A copy of the blob store taken before the erasure.
+    let blob_copy: Vec<(std::path::PathBuf, Vec<u8>)> = f
+        .blob_files()
+        .into_iter()
+        .map(|p| {
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect();
     let receipt = t.erase_applicant(&app("jane-1985")).await.unwrap();
+    assert!(receipt.erased_at_ms <= receipt.completed_at_ms);
     assert_eq!(receipt.documents, 3);
     assert_eq!(receipt.bytes, 5600);
     assert_eq!(receipt.by_category.get(&Category::PayStub), Some(&2));
@@ -390,6 +400,19 @@ async fn erasure(f: Fixture) {
     assert!(entry.contains(&receipt.applicant_ref) && !entry.contains("jane"));
     let rep = f.vault.storage_report().await.unwrap();
     assert_eq!((rep.committed, rep.orphan_blobs), (1, 0));
+    // Restoring the blobs from the copy serves nothing: their data keys were
+    // wrapped under the destroyed applicant key.
+    for (p, b) in &blob_copy {
+        if !p.exists() {
+            std::fs::write(p, b).unwrap();
+        }
+    }
+    for id in [x1, x2, x3] {
+        assert!(matches!(t.get(id).await.map(|_| ()), Err(Error::NotFound)));
+    }
+    assert_eq!(f.vault.storage_report().await.unwrap().orphan_blobs, 3);
+    f.vault.sweep(std::time::Duration::ZERO).await.unwrap();
+    assert_eq!(f.vault.storage_report().await.unwrap().orphan_blobs, 0);
 }
 
 /// A backup of the metadata and the blobs taken before an erasure, restored
@@ -660,6 +683,11 @@ async fn rotation(f: Fixture) {
         );
     }
     assert!(vault.verify_audit().await.unwrap().is_ok());
+    let log = vault.audit_log(0, 1000).await.unwrap();
+    assert!(
+        log.iter()
+            .any(|r| r.action == "root_key.rotate" && r.actor == "operator")
+    );
 }
 
 // ---------------------------------------------------------------------------
