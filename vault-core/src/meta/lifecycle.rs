@@ -218,14 +218,26 @@ impl Metadata {
         Ok(done.rows_affected())
     }
 
-    pub(crate) async fn touch_applicant(&self, tenant: TenantId, a: &ApplicantId) -> Result<()> {
+    /// Records activity on an application inside `tx` and returns its
+    /// explicit close time, if any, and whether the applicant is on hold.
+    pub(crate) async fn touch_applicant_tx(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        a: &ApplicantId,
+    ) -> Result<(Option<i64>, bool)> {
         sqlx::query("UPDATE applicants SET last_activity_at = $3 WHERE tenant_id = $1 AND applicant_id = $2")
             .bind(tenant.to_string())
             .bind(a.as_str())
             .bind(now_ms())
-            .execute(&self.pool)
+            .execute(&mut **tx)
             .await?;
-        Ok(())
+        let row = sqlx::query("SELECT closed_at, legal_hold FROM applicants WHERE tenant_id = $1 AND applicant_id = $2")
+            .bind(tenant.to_string())
+            .bind(a.as_str())
+            .fetch_one(&mut **tx)
+            .await?;
+        Ok((row.try_get(0)?, row.try_get::<i64, _>(1)? != 0))
     }
 
     pub(crate) async fn set_applicant_hold(

@@ -360,13 +360,24 @@ impl Tenant {
             .await?;
 
         match self.upload_and_commit(&req, id, blob, sealer, body).await {
-            Ok((size, sha256)) => {
-                // Activity on the application restarts its inactivity clock.
-                let _ = inner.meta.touch_applicant(self.id, &req.applicant).await;
-                self.head(id).await.map(|mut info| {
-                    info.sha256 = sha256;
-                    info.size = size;
-                    info
+            Ok((size, sha256, closed_at, held)) => {
+                let policy = self.retention_policy().await?;
+                Ok(DocumentInfo {
+                    id,
+                    retain_until_ms: policy.retain_until(
+                        req.category,
+                        closed_at,
+                        now_ms(),
+                        now_ms(),
+                    ),
+                    applicant: req.applicant,
+                    category: req.category,
+                    content_type: req.content_type,
+                    file_name: req.file_name,
+                    size,
+                    sha256,
+                    created_at_ms: created_at,
+                    legal_hold: held,
                 })
             }
             Err(e) => {
@@ -388,7 +399,7 @@ impl Tenant {
         blob: BlobName,
         sealer: Sealer,
         body: S,
-    ) -> Result<(u64, Option<[u8; 32]>)>
+    ) -> Result<(u64, Option<[u8; 32]>, Option<i64>, bool)>
     where
         S: Stream<Item = Result<Bytes>> + Send + Unpin,
     {
@@ -434,8 +445,14 @@ impl Tenant {
             .meta
             .commit_document(&mut tx, self.id, id, size, written, sha256)
             .await?;
+        // Activity on the application restarts its inactivity clock; the
+        // same transaction reads whether the application was closed.
+        let (closed_at, held) = inner
+            .meta
+            .touch_applicant_tx(&mut tx, self.id, &req.applicant)
+            .await?;
         tx.commit().await?;
-        Ok((size, sha256))
+        Ok((size, sha256, closed_at, held))
     }
 
     /// Unwraps a document's keys, checks its header and returns the opener
