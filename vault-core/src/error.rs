@@ -32,6 +32,10 @@ pub enum Error {
     /// An argument broke a documented limit (the message names which).
     #[error("invalid argument: {0}")]
     InvalidArgument(&'static str),
+    /// The configuration file is missing, unreadable or invalid (the
+    /// message says which and where, never a secret).
+    #[error("configuration: {0}")]
+    Config(String),
     /// A root key version that the key provider does not hold.
     #[error("root key version {0} is not loaded")]
     UnknownKeyVersion(u32),

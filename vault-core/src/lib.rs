@@ -30,6 +30,8 @@ pub mod aead;
 #[cfg(feature = "vault")]
 pub mod audit;
 pub mod category;
+#[cfg(feature = "vault")]
+pub mod config;
 pub mod error;
 pub mod format;
 pub mod ids;

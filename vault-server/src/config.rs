@@ -5,7 +5,6 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use vault_core::keys::FileKeyProvider;
 
 /// Name of the configuration file `vault init` writes.
@@ -15,36 +14,9 @@ pub(crate) const KEY_FILE: &str = "root.key";
 /// Name of the data directory `vault init` creates.
 pub(crate) const DATA_DIR: &str = "data";
 
-/// A parsed configuration. Relative paths are relative to the directory of
-/// the configuration file.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Config {
-    keys: KeysConfig,
-    storage: StorageConfig,
-    #[serde(skip)]
-    base: PathBuf,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeysConfig {
-    /// Path of the root key file.
-    file: PathBuf,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StorageConfig {
-    /// Directory for local blobs and the SQLite database.
-    data_dir: PathBuf,
-}
-
 /// Why a configuration could not be loaded or created.
 #[derive(Debug)]
 pub(crate) enum ConfigError {
-    Read(PathBuf, std::io::ErrorKind),
-    Parse(PathBuf, String),
     Exists(PathBuf),
     Create(PathBuf, std::io::ErrorKind),
     Keys(vault_core::Error),
@@ -53,8 +25,6 @@ pub(crate) enum ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Read(p, k) => write!(f, "cannot read configuration {}: {k}", p.display()),
-            Self::Parse(p, m) => write!(f, "invalid configuration {}: {m}", p.display()),
             Self::Exists(p) => write!(
                 f,
                 "{} already exists; refusing to overwrite it",
@@ -63,29 +33,6 @@ impl fmt::Display for ConfigError {
             Self::Create(p, k) => write!(f, "cannot create {}: {k}", p.display()),
             Self::Keys(e) => write!(f, "{e}"),
         }
-    }
-}
-
-impl Config {
-    /// Reads and parses `path`.
-    pub(crate) fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text =
-            fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_owned(), e.kind()))?;
-        let mut config: Config = toml::from_str(&text)
-            .map_err(|e| ConfigError::Parse(path.to_owned(), e.message().to_owned()))?;
-        config.base = path.parent().map(Path::to_owned).unwrap_or_default();
-        Ok(config)
-    }
-
-    /// The root key file, resolved against the configuration's directory.
-    pub(crate) fn key_file(&self) -> PathBuf {
-        self.base.join(&self.keys.file)
-    }
-
-    /// The data directory, resolved against the configuration's directory.
-    #[allow(dead_code)] // read by the storage layer (issue #4)
-    pub(crate) fn data_dir(&self) -> PathBuf {
-        self.base.join(&self.storage.data_dir)
     }
 }
 

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use vault_core::keys::{FileKeyProvider, KeyProvider};
 
-use crate::config::Config;
+use vault_core::config::ConfigFile;
 
 /// The document vault's operator command line.
 #[derive(Debug, Parser)]
@@ -92,8 +92,10 @@ fn init(dir: &Path, json: bool) -> Result<(), String> {
 }
 
 fn keys(config_path: &Path, json: bool) -> Result<(), String> {
-    let config = Config::load(config_path).map_err(|e| e.to_string())?;
-    let key_file = config.key_file();
+    let config = ConfigFile::load(config_path).map_err(|e| e.to_string())?;
+    let key_file = config
+        .key_file()
+        .ok_or_else(|| "the configuration takes its keys from the environment".to_string())?;
     let provider = FileKeyProvider::load(&key_file).map_err(|e| e.to_string())?;
     let versions: Vec<u32> = provider.versions().iter().map(|v| v.get()).collect();
     let current = provider.current_version().get();
