@@ -57,7 +57,13 @@ impl std::fmt::Debug for StorageSection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StorageSection")
             .field("data_dir", &self.data_dir)
-            .field("metadata_url", &self.metadata_url.as_deref().map(crate::vault::mask_url_password))
+            .field(
+                "metadata_url",
+                &self
+                    .metadata_url
+                    .as_deref()
+                    .map(crate::vault::mask_url_password),
+            )
             .field("s3", &self.s3.as_ref().map(|s| &s.bucket))
             .finish()
     }
@@ -78,13 +84,25 @@ struct S3Section {
 impl ConfigFile {
     /// Reads and parses `path`.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Config(format!("cannot read configuration {}: {}", path.display(), e.kind())))?;
-        let mut c: ConfigFile = toml::from_str(&text)
-            .map_err(|e| Error::Config(format!("invalid configuration {}: {}", path.display(), e.message())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::Config(format!(
+                "cannot read configuration {}: {}",
+                path.display(),
+                e.kind()
+            ))
+        })?;
+        let mut c: ConfigFile = toml::from_str(&text).map_err(|e| {
+            Error::Config(format!(
+                "invalid configuration {}: {}",
+                path.display(),
+                e.message()
+            ))
+        })?;
         c.base = path.parent().map(Path::to_owned).unwrap_or_default();
         if c.keys.file.is_none() && !c.keys.env {
-            return Err(Error::Config("[keys] needs `file = ...` or `env = true`".into()));
+            return Err(Error::Config(
+                "[keys] needs `file = ...` or `env = true`".into(),
+            ));
         }
         Ok(c)
     }
@@ -115,7 +133,9 @@ impl ConfigFile {
             .or_else(|| self.storage.metadata_url.clone())
             .unwrap_or_else(|| format!("sqlite://{}", data.join("metadata.db").display()));
         let blobs = match &self.storage.s3 {
-            None => BlobStoreConfig::Local { dir: data.join("blobs") },
+            None => BlobStoreConfig::Local {
+                dir: data.join("blobs"),
+            },
             Some(s3) => BlobStoreConfig::S3(S3Config {
                 endpoint: s3.endpoint.clone(),
                 bucket: s3.bucket.clone(),
