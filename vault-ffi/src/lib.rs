@@ -348,10 +348,11 @@ pub unsafe extern "C" fn vault_put(
             return Err(null("out_id"));
         }
         let t = h.tenant(args.tenant)?;
-        let body = Bytes::copy_from_slice(data);
-        let chunks: Vec<vault_core::Result<Bytes>> = (0..body.len().div_ceil(1 << 20))
-            .map(|i| Ok(body.slice(i << 20..((i + 1) << 20).min(body.len()))))
-            .collect();
+        // Copied lazily in small pieces while the put runs (the caller's
+        // buffer outlives this blocking call), not all at once up front.
+        let chunks = data
+            .chunks(256 * 1024)
+            .map(|c| Ok(Bytes::copy_from_slice(c)));
         let info =
             h.rt.block_on(t.put(args.req, futures::stream::iter(chunks)))?;
         // SAFETY: caller's contract.

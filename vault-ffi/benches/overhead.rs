@@ -1,0 +1,197 @@
+//! Overhead of the C ABI against the Rust API for the same puts and gets.
+//!
+//! Run: `cargo bench -p vault-ffi --bench overhead` (or with
+//! `VAULT_BENCH_QUICK=1`). Both sides use the same vault (SQLite + local
+//! files) and the same bytes, interleaved per round; the ratio is FFI time /
+//! Rust time (1.00 = no overhead).
+#![allow(
+    unsafe_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs
+)]
+
+use std::ffi::{CStr, CString, c_char};
+use std::os::unix::fs::PermissionsExt;
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use vault_core::audit::Actor;
+use vault_core::category::Category;
+use vault_core::config::ConfigFile;
+use vault_core::ids::{ApplicantId, DocumentId, TenantId};
+use vault_core::vault::{PutRequest, Vault};
+use vault_ffi::*;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn main() {
+    let quick = std::env::var_os("VAULT_BENCH_QUICK").is_some();
+    let rounds = if quick { 1 } else { 7 };
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("root.key");
+    std::fs::write(&key, format!("1:{}\n", "3c".repeat(32))).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = dir.path().join("vault.toml");
+    std::fs::write(
+        &config,
+        "[keys]\nfile = \"root.key\"\n\n[storage]\ndata_dir = \"data\"\n",
+    )
+    .unwrap();
+    let cpath = CString::new(config.to_str().unwrap()).unwrap();
+
+    // The FFI side.
+    let mut h: *mut VaultHandle = std::ptr::null_mut();
+    // SAFETY: valid strings and out-pointer.
+    assert_eq!(
+        unsafe { vault_open(cpath.as_ptr(), c"bench".as_ptr(), &mut h) },
+        VaultStatus::VaultOk
+    );
+    let mut tid: *mut c_char = std::ptr::null_mut();
+    // SAFETY: open handle, valid strings.
+    assert_eq!(
+        unsafe { vault_create_tenant(h, c"bench".as_ptr(), &mut tid) },
+        VaultStatus::VaultOk
+    );
+    // SAFETY: returned by the library.
+    let tenant_str = unsafe { CStr::from_ptr(tid) }.to_owned();
+
+    // The Rust side, same files.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let vault = rt
+        .block_on(Vault::open(
+            ConfigFile::load(&config).unwrap().vault_config().unwrap(),
+        ))
+        .unwrap();
+    let t = rt
+        .block_on(vault.tenant(
+            TenantId::parse(tenant_str.to_str().unwrap()).unwrap(),
+            Actor::new("bench").unwrap(),
+        ))
+        .unwrap();
+
+    println!(
+        "\n## FFI overhead{}\n",
+        if quick { " (quick mode)" } else { "" }
+    );
+    println!("Medians of {rounds} interleaved rounds; ratio = FFI time / Rust API time.\n");
+    println!("| operation | Rust API | C ABI | ratio |\n|---|---:|---:|---:|");
+    for size in [64 * 1024usize, 16 << 20] {
+        let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        let bytes = Bytes::from(data.clone());
+        let reps = if size < 1 << 20 { 50 } else { 3 };
+        let (mut rp, mut fp, mut rg, mut fg) = (vec![], vec![], vec![], vec![]);
+        for _ in 0..rounds {
+            // Rust put + get.
+            let mut ids = vec![];
+            let s = Instant::now();
+            for _ in 0..reps {
+                let req = PutRequest::new(
+                    ApplicantId::new("a").unwrap(),
+                    Category::PayStub,
+                    "application/pdf",
+                );
+                let chunks: Vec<vault_core::Result<Bytes>> = vec![Ok(bytes.clone())];
+                ids.push(
+                    rt.block_on(t.put(req, futures::stream::iter(chunks)))
+                        .unwrap()
+                        .id,
+                );
+            }
+            rp.push(s.elapsed().as_secs_f64() / reps as f64);
+            let s = Instant::now();
+            for id in &ids {
+                let v: Vec<u8> = rt.block_on(async {
+                    let mut out = Vec::with_capacity(size);
+                    let mut b = t.get(*id).await.unwrap().body;
+                    while let Some(c) = b.next().await {
+                        out.extend_from_slice(&c.unwrap());
+                    }
+                    out
+                });
+                assert_eq!(v.len(), size);
+            }
+            rg.push(s.elapsed().as_secs_f64() / reps as f64);
+            // FFI put + get.
+            let mut fids: Vec<CString> = vec![];
+            let s = Instant::now();
+            for _ in 0..reps {
+                let mut id: *mut c_char = std::ptr::null_mut();
+                // SAFETY: open handle, valid strings and buffer.
+                let st = unsafe {
+                    vault_put(
+                        h,
+                        tenant_str.as_ptr(),
+                        c"a".as_ptr(),
+                        c"pay_stub".as_ptr(),
+                        std::ptr::null(),
+                        c"application/pdf".as_ptr(),
+                        data.as_ptr(),
+                        data.len(),
+                        &mut id,
+                    )
+                };
+                assert_eq!(st, VaultStatus::VaultOk);
+                // SAFETY: returned by the library; freed once.
+                unsafe {
+                    fids.push(CStr::from_ptr(id).to_owned());
+                    vault_string_free(id);
+                }
+            }
+            fp.push(s.elapsed().as_secs_f64() / reps as f64);
+            let s = Instant::now();
+            for id in &fids {
+                let (mut p, mut n) = (std::ptr::null_mut(), 0usize);
+                // SAFETY: open handle, valid strings, out-pointers.
+                assert_eq!(
+                    unsafe { vault_get(h, tenant_str.as_ptr(), id.as_ptr(), &mut p, &mut n) },
+                    VaultStatus::VaultOk
+                );
+                assert_eq!(n, size);
+                // SAFETY: returned by the library; freed once.
+                unsafe { vault_buffer_free(p, n) };
+            }
+            fg.push(s.elapsed().as_secs_f64() / reps as f64);
+            for id in &ids {
+                rt.block_on(t.delete(*id)).unwrap();
+            }
+            for id in &fids {
+                rt.block_on(t.delete(DocumentId::parse(id.to_str().unwrap()).unwrap()))
+                    .unwrap();
+            }
+        }
+        let label = if size < 1 << 20 {
+            "64 KiB".to_string()
+        } else {
+            "16 MiB".to_string()
+        };
+        let ratio =
+            |f: &Vec<f64>, r: &Vec<f64>| median(f.iter().zip(r).map(|(a, b)| a / b).collect());
+        println!(
+            "| put {label} | {:.3} ms | {:.3} ms | {:.2}× |",
+            median(rp.clone()) * 1e3,
+            median(fp.clone()) * 1e3,
+            ratio(&fp, &rp)
+        );
+        println!(
+            "| get {label} | {:.3} ms | {:.3} ms | {:.2}× |",
+            median(rg.clone()) * 1e3,
+            median(fg.clone()) * 1e3,
+            ratio(&fg, &rg)
+        );
+    }
+    // SAFETY: open handle closed once; string freed once.
+    unsafe {
+        vault_string_free(tid);
+        vault_close(h);
+    }
+}
