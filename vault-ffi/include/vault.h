@@ -1,3 +1,20 @@
+/*
+ * Document vault C ABI. Rules for every function below (docs/FFI.md):
+ * - Returns a VaultStatus; results go through out-pointers, which are
+ *   written only on success. vault_last_error() explains a failure (per
+ *   thread, valid until the next vault call on that thread).
+ * - Ownership: buffers returned as (uint8_t *data, size_t len) are freed with
+ *   vault_buffer_free(data, len); returned strings with vault_string_free().
+ *   Never free() them; never pass memory the library did not allocate to the
+ *   free functions. NULL is accepted by both; freeing twice is undefined.
+ *   Input buffers and strings are only read during the call.
+ * - Threads: a VaultHandle may be used by many threads at once; close it
+ *   once, when no other thread uses it.
+ * - Strings are NUL-terminated UTF-8; a NULL where a value is required gives
+ *   VAULT_NULL_POINTER. No panic ever crosses this boundary (VAULT_PANIC).
+ */
+
+
 #ifndef VAULT_H
 #define VAULT_H
 
