@@ -975,6 +975,67 @@ async fn lifecycle_isolation(f: Fixture) {
     );
 }
 
+/// Holds placed while a purge runs always win: no document that ends up on
+/// hold is ever purged, whatever the interleaving.
+async fn holds_win_over_a_running_purge(f: Fixture) {
+    let t = tenant(&f, "acme").await;
+    let mut zero = RetentionPolicy::default();
+    for c in Category::ALL {
+        zero.retain_days.insert(c, 0);
+    }
+    t.set_retention_policy(&zero).await.unwrap();
+    let mut ids = vec![];
+    for i in 0..120u64 {
+        ids.push(
+            put(
+                &t,
+                &format!("a{}", i % 4),
+                Category::PayStub,
+                &content(i, 64),
+                "x.pdf",
+            )
+            .await,
+        );
+    }
+    for a in 0..4 {
+        t.close_application(&app(&format!("a{a}")), Some(0))
+            .await
+            .unwrap();
+    }
+    let held: Vec<DocumentId> = ids
+        .iter()
+        .copied()
+        .filter(|id| id.as_bytes()[0] % 3 == 0)
+        .collect();
+    let purger = {
+        let t = t.clone();
+        tokio::spawn(async move { t.purge(now(), false).await.unwrap() })
+    };
+    let mut placed = vec![];
+    for id in &held {
+        // A hold on a document already purged is "not found"; any other
+        // outcome must keep the document.
+        match t.set_document_hold(*id, true).await {
+            Ok(()) => placed.push(*id),
+            Err(Error::NotFound) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let report = purger.await.unwrap();
+    for id in &placed {
+        assert!(
+            !report.documents.contains(id),
+            "held document {id} was purged"
+        );
+        assert!(t.head(*id).await.unwrap().legal_hold);
+    }
+    assert_eq!(
+        report.documents.len() + placed.len(),
+        ids.len(),
+        "every document was either purged or held"
+    );
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod sqlite_local {
@@ -1001,7 +1062,8 @@ suite!(
     export,
     audit,
     audit_fails_closed,
-    lifecycle_isolation
+    lifecycle_isolation,
+    holds_win_over_a_running_purge,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

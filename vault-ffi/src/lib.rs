@@ -103,6 +103,9 @@ unsafe fn give_bytes(v: Vec<u8>, out_data: *mut *mut u8, out_len: *mut usize) ->
 /// # Safety
 /// `out` is valid for a write.
 unsafe fn give_string(s: String, out: *mut *mut c_char) -> FfiResult {
+    if out.is_null() {
+        return Err(null("output string pointer"));
+    }
     let c =
         CString::new(s).map_err(|_| Fail(VaultStatus::VaultInternal, "string with NUL".into()))?;
     // SAFETY: forwarded contract.
@@ -274,6 +277,9 @@ pub unsafe extern "C" fn vault_create_tenant(
         let h = handle(h)?;
         // SAFETY: caller's contract.
         let name = unsafe { str_arg(name, "name")? };
+        if out_id.is_null() {
+            return Err(null("out_id"));
+        }
         let id = h.rt.block_on(h.vault.create_tenant(name, &h.actor))?;
         // SAFETY: caller's contract.
         unsafe { give_string(id.to_string(), out_id) }
@@ -461,6 +467,9 @@ pub unsafe extern "C" fn vault_get(
         let h = handle(h)?;
         // SAFETY: caller's contract.
         let (tenant, id) = unsafe { (str_arg(tenant, "tenant")?, str_arg(id, "id")?) };
+        if out_data.is_null() || out_len.is_null() {
+            return Err(null("output pointer"));
+        }
         let v = read_doc(h, tenant, id, None)?;
         // SAFETY: caller's contract.
         unsafe { give_bytes(v, out_data, out_len) }
@@ -485,6 +494,9 @@ pub unsafe extern "C" fn vault_get_range(
         let h = handle(h)?;
         // SAFETY: caller's contract.
         let (tenant, id) = unsafe { (str_arg(tenant, "tenant")?, str_arg(id, "id")?) };
+        if out_data.is_null() || out_len.is_null() {
+            return Err(null("output pointer"));
+        }
         let v = read_doc(h, tenant, id, Some((start, end)))?;
         // SAFETY: caller's contract.
         unsafe { give_bytes(v, out_data, out_len) }
@@ -519,7 +531,7 @@ pub unsafe extern "C" fn vault_get_to_file(
         let partial = format!("{path}.partial");
         let r: Result<(), vault_core::Error> = h.rt.block_on(async {
             let mut body = t.get(id).await?.body;
-            let mut f = std::fs::File::create(&partial).map_err(vault_core::Error::Io)?;
+            let mut f = create_private(&partial)?;
             while let Some(chunk) = body.next().await {
                 f.write_all(&chunk?).map_err(vault_core::Error::Io)?;
             }
@@ -550,6 +562,9 @@ pub unsafe extern "C" fn vault_head(
         let h = handle(h)?;
         // SAFETY: caller's contract.
         let (tenant, id) = unsafe { (str_arg(tenant, "tenant")?, str_arg(id, "id")?) };
+        if out_json.is_null() {
+            return Err(null("out_json"));
+        }
         let t = h.tenant(tenant)?;
         let info = h.rt.block_on(t.head(DocumentId::parse(id)?))?;
         // SAFETY: caller's contract.
@@ -840,6 +855,18 @@ pub unsafe extern "C" fn vault_stream_open(
     })
 }
 
+/// Creates a new file readable by its owner only (plaintext may go into
+/// it); refuses to follow or replace anything already at `path`.
+fn create_private(path: &str) -> vault_core::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(vault_core::Error::Io)
+}
+
 fn file_op(
     in_path: &str,
     out_path: &str,
@@ -851,7 +878,7 @@ fn file_op(
     let partial = format!("{out_path}.partial");
     let r = (|| {
         let i = std::fs::File::open(in_path).map_err(vault_core::Error::Io)?;
-        let o = std::fs::File::create(&partial).map_err(vault_core::Error::Io)?;
+        let o = create_private(&partial)?;
         op(i, o)?;
         std::fs::rename(&partial, out_path).map_err(vault_core::Error::Io)
     })();

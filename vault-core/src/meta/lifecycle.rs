@@ -97,6 +97,89 @@ impl Metadata {
         Ok((seq, mac))
     }
 
+    /// Takes the audit head's lock without appending (the write lock on
+    /// SQLite, the head row's lock on PostgreSQL): checks made after it in
+    /// the same transaction cannot be overtaken by another audited action.
+    pub(crate) async fn lock_audit(&self, tx: &mut Tx) -> Result<()> {
+        sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Inside `tx`: whether the document or its applicant is on hold;
+    /// `None` if the document does not exist in `tenant`.
+    pub(crate) async fn document_held_tx(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        id: DocumentId,
+    ) -> Result<Option<bool>> {
+        let row = sqlx::query(
+            "SELECT d.legal_hold, a.legal_hold FROM documents d JOIN applicants a \
+             ON a.tenant_id = d.tenant_id AND a.applicant_id = d.applicant_id \
+             WHERE d.tenant_id = $1 AND d.id = $2 AND d.state = 'committed'",
+        )
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+        row.map(|r| Ok(r.try_get::<i64, _>(0)? != 0 || r.try_get::<i64, _>(1)? != 0))
+            .transpose()
+    }
+
+    /// Inside `tx`: whether the applicant, or any document of theirs, is on
+    /// hold; `None` if the applicant does not exist in `tenant`.
+    pub(crate) async fn applicant_held_tx(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        a: &ApplicantId,
+    ) -> Result<Option<bool>> {
+        let hold: Option<i64> = sqlx::query_scalar(
+            "SELECT legal_hold FROM applicants WHERE tenant_id = $1 AND applicant_id = $2",
+        )
+        .bind(tenant.to_string())
+        .bind(a.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some(hold) = hold else { return Ok(None) };
+        let docs: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM documents WHERE tenant_id = $1 AND applicant_id = $2 AND legal_hold <> 0",
+        )
+        .bind(tenant.to_string())
+        .bind(a.as_str())
+        .fetch_one(&mut **tx)
+        .await?;
+        Ok(Some(hold != 0 || docs > 0))
+    }
+
+    /// Inside `tx`: the current retention facts of those of `ids` that still
+    /// exist, committed, in `tenant`.
+    pub(crate) async fn retention_rows_tx(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        ids: &[DocumentId],
+    ) -> Result<Vec<RetentionRow>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let row = sqlx::query(
+                "SELECT d.id, d.applicant_id, d.category, d.legal_hold, a.legal_hold, a.closed_at, a.last_activity_at \
+                 FROM documents d JOIN applicants a ON a.tenant_id = d.tenant_id AND a.applicant_id = d.applicant_id \
+                 WHERE d.tenant_id = $1 AND d.id = $2 AND d.state = 'committed'",
+            )
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&mut **tx)
+            .await?;
+            if let Some(r) = row {
+                out.push(retention_row(&r)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Audit records after `after_seq`, oldest first; only `tenant`'s when
     /// given.
     pub(crate) async fn audit_records(
@@ -288,26 +371,6 @@ impl Metadata {
         Ok(v.unwrap_or(0) != 0)
     }
 
-    /// Whether the document or its applicant is on legal hold; `None` if the
-    /// document does not exist in `tenant`.
-    pub(crate) async fn document_held(
-        &self,
-        tenant: TenantId,
-        id: DocumentId,
-    ) -> Result<Option<bool>> {
-        let row = sqlx::query(
-            "SELECT d.legal_hold, a.legal_hold FROM documents d JOIN applicants a \
-             ON a.tenant_id = d.tenant_id AND a.applicant_id = d.applicant_id \
-             WHERE d.tenant_id = $1 AND d.id = $2 AND d.state = 'committed'",
-        )
-        .bind(tenant.to_string())
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| Ok(r.try_get::<i64, _>(0)? != 0 || r.try_get::<i64, _>(1)? != 0))
-            .transpose()
-    }
-
     // -- retention ---------------------------------------------------------------
 
     pub(crate) async fn retention_overrides(
@@ -353,6 +416,11 @@ impl Metadata {
             .bind(i64::from(inactivity_days))
             .execute(&mut **tx)
             .await?;
+        // A replacement: categories left out fall back to the defaults.
+        sqlx::query("DELETE FROM retention_policies WHERE tenant_id = $1")
+            .bind(tenant.to_string())
+            .execute(&mut **tx)
+            .await?;
         for (c, d) in days {
             sqlx::query(
                 "INSERT INTO retention_policies (tenant_id, category, retain_days) VALUES ($1, $2, $3) \
@@ -377,24 +445,7 @@ impl Metadata {
         .bind(tenant.to_string())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(RetentionRow {
-                    id: DocumentId::parse(&r.try_get::<String, _>(0)?)
-                        .map_err(|_| Error::Corrupt("document id"))?,
-                    applicant: ApplicantId::new(&r.try_get::<String, _>(1)?)
-                        .map_err(|_| Error::Corrupt("applicant id"))?,
-                    category: r
-                        .try_get::<String, _>(2)?
-                        .parse()
-                        .map_err(|_| Error::Corrupt("category"))?,
-                    doc_hold: r.try_get::<i64, _>(3)? != 0,
-                    applicant_hold: r.try_get::<i64, _>(4)? != 0,
-                    closed_at: r.try_get(5)?,
-                    last_activity_at: r.try_get(6)?,
-                })
-            })
-            .collect()
+        rows.iter().map(retention_row).collect()
     }
 
     // -- deletion ------------------------------------------------------------------
@@ -415,8 +466,9 @@ impl Metadata {
             .bind(tenant.to_string())
             .bind(id.to_string())
             .fetch_optional(&mut **tx)
-            .await?
-            .ok_or(Error::NotFound)?;
+            .await?;
+            // Gone meanwhile (deleted concurrently): nothing to do for it.
+            let Some(row) = row else { continue };
             let blob = BlobName::parse(&row.try_get::<String, _>(0)?)?;
             sqlx::query("INSERT INTO deleted_blobs (blob_name, deleted_at) VALUES ($1, $2) ON CONFLICT (blob_name) DO NOTHING")
                 .bind(blob.as_string())
@@ -501,20 +553,24 @@ impl Metadata {
         Ok(())
     }
 
-    /// Applicants of `tenant` (ids only), for the erasure ledger's replay.
-    pub(crate) async fn applicant_ids(&self, tenant: TenantId) -> Result<Vec<ApplicantId>> {
-        let rows = sqlx::query("SELECT applicant_id FROM applicants WHERE tenant_id = $1")
-            .bind(tenant.to_string())
-            .fetch_all(&self.pool)
-            .await?;
+    /// Applicants of `tenant` with their creation times, for the erasure
+    /// ledger's replay.
+    pub(crate) async fn applicant_ids(&self, tenant: TenantId) -> Result<Vec<(ApplicantId, i64)>> {
+        let rows =
+            sqlx::query("SELECT applicant_id, created_at FROM applicants WHERE tenant_id = $1")
+                .bind(tenant.to_string())
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|r| {
-                ApplicantId::new(&r.try_get::<String, _>(0)?)
-                    .map_err(|_| Error::Corrupt("applicant id"))
+                Ok((
+                    ApplicantId::new(&r.try_get::<String, _>(0)?)
+                        .map_err(|_| Error::Corrupt("applicant id"))?,
+                    r.try_get::<i64, _>(1)?,
+                ))
             })
             .collect()
     }
-
     /// Every tenant id.
     pub(crate) async fn tenant_ids(&self) -> Result<Vec<TenantId>> {
         let rows = sqlx::query("SELECT id FROM tenants ORDER BY id")
@@ -585,22 +641,24 @@ impl Metadata {
         match row.tenant {
             Some(t) => sqlx::query(
                 "UPDATE applicants SET root_key_version = $3, wrapped_key = $4 \
-                 WHERE tenant_id = $1 AND applicant_id = $2 AND root_key_version = $5",
+                 WHERE tenant_id = $1 AND applicant_id = $2 AND root_key_version = $5 AND wrapped_key = $6",
             )
             .bind(t.to_string())
             .bind(&row.name)
             .bind(i64::from(new_root))
             .bind(wrapped.as_bytes().to_vec())
             .bind(i64::from(row.root_key_version))
+            .bind(row.wrapped.as_bytes().to_vec())
             .execute(&mut **tx)
             .await?,
             None => sqlx::query(
-                "UPDATE system_keys SET root_key_version = $2, wrapped_key = $3 WHERE name = $1 AND root_key_version = $4",
+                "UPDATE system_keys SET root_key_version = $2, wrapped_key = $3 WHERE name = $1 AND root_key_version = $4 AND wrapped_key = $5",
             )
             .bind(&row.name)
             .bind(i64::from(new_root))
             .bind(wrapped.as_bytes().to_vec())
             .bind(i64::from(row.root_key_version))
+            .bind(row.wrapped.as_bytes().to_vec())
             .execute(&mut **tx)
             .await?,
         };
@@ -621,4 +679,21 @@ impl Metadata {
                 .await?;
         Ok(u64::try_from(a + s).unwrap_or(0))
     }
+}
+
+fn retention_row(r: &sqlx::any::AnyRow) -> Result<RetentionRow> {
+    Ok(RetentionRow {
+        id: DocumentId::parse(&r.try_get::<String, _>(0)?)
+            .map_err(|_| Error::Corrupt("document id"))?,
+        applicant: ApplicantId::new(&r.try_get::<String, _>(1)?)
+            .map_err(|_| Error::Corrupt("applicant id"))?,
+        category: r
+            .try_get::<String, _>(2)?
+            .parse()
+            .map_err(|_| Error::Corrupt("category"))?,
+        doc_hold: r.try_get::<i64, _>(3)? != 0,
+        applicant_hold: r.try_get::<i64, _>(4)? != 0,
+        closed_at: r.try_get(5)?,
+        last_activity_at: r.try_get(6)?,
+    })
 }

@@ -124,12 +124,12 @@ impl Metadata {
 
     // -- tenants -----------------------------------------------------------
 
-    pub(crate) async fn insert_tenant(&self, id: TenantId, name: &str) -> Result<()> {
+    pub(crate) async fn insert_tenant(&self, tx: &mut Tx, id: TenantId, name: &str) -> Result<()> {
         sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)")
             .bind(id.to_string())
             .bind(name)
             .bind(now_ms())
-            .execute(&self.pool)
+            .execute(&mut **tx)
             .await
             .map_err(|e| {
                 if is_unique_violation(&e) {
@@ -252,13 +252,17 @@ impl Metadata {
     }
 
     /// Removes a pending row (an abandoned upload).
-    pub(crate) async fn delete_pending(&self, tenant: TenantId, id: DocumentId) -> Result<()> {
-        sqlx::query("DELETE FROM documents WHERE tenant_id = $1 AND id = $2 AND state = 'pending'")
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    /// Returns whether a pending row was removed (false if it had been
+    /// committed or removed meanwhile).
+    pub(crate) async fn delete_pending(&self, tenant: TenantId, id: DocumentId) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM documents WHERE tenant_id = $1 AND id = $2 AND state = 'pending'",
+        )
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// A committed document of `tenant`; [`Error::NotFound`] otherwise.

@@ -383,8 +383,11 @@ impl Tenant {
             Err(e) => {
                 // Best effort: what is left is invisible, and the sweep
                 // removes it.
-                let _ = inner.blobs.delete(blob).await;
-                let _ = inner.meta.delete_pending(self.id, id).await;
+                // The pending row first: if it is gone or committed (an
+                // ambiguous commit failure), the blob is left alone.
+                if let Ok(true) = inner.meta.delete_pending(self.id, id).await {
+                    let _ = inner.blobs.delete(blob).await;
+                }
                 Err(e)
             }
         }
@@ -524,7 +527,12 @@ impl Tenant {
     pub async fn head(&self, id: DocumentId) -> Result<DocumentInfo> {
         let row = self.inner().meta.document(self.id, id).await?;
         let (opener, _) = self.open_row(&row).await?;
-        Self::info(&row, &opener, &self.retention_policy().await?)
+        let info = Self::info(&row, &opener, &self.retention_policy().await?)?;
+        // Metadata holds the file name, personal data: audited like a read.
+        self.vault
+            .audit(self.event("document.head", format!("document:{id}"), Outcome::Ok))
+            .await?;
+        Ok(info)
     }
 
     /// The whole document, streamed.
@@ -619,6 +627,19 @@ impl Tenant {
                 documents.push(Self::info(row, &opener, &policy)?);
             }
         }
+        if !documents.is_empty() {
+            self.vault
+                .audit(self.event(
+                    "document.list",
+                    format!(
+                        "applicant:{} documents:{}",
+                        self.applicant_ref(applicant),
+                        documents.len()
+                    ),
+                    Outcome::Ok,
+                ))
+                .await?;
+        }
         let next = (rows.len() == limit as usize)
             .then(|| {
                 rows.last().map(|r| ListCursor {
@@ -639,9 +660,14 @@ impl Tenant {
     pub async fn delete(&self, id: DocumentId) -> Result<()> {
         let inner = self.inner();
         let target = format!("document:{id}");
-        match inner.meta.document_held(self.id, id).await? {
+        let mut tx = inner.meta.begin().await?;
+        // Hold and existence are checked under the audit lock, so a hold set
+        // concurrently is either seen here or set after the delete.
+        inner.meta.lock_audit(&mut tx).await?;
+        match inner.meta.document_held_tx(&mut tx, self.id, id).await? {
             None => return Err(Error::NotFound),
             Some(true) => {
+                drop(tx);
                 self.vault
                     .audit(self.event("document.delete", target, Outcome::Denied))
                     .await?;
@@ -649,7 +675,6 @@ impl Tenant {
             }
             Some(false) => {}
         }
-        let mut tx = inner.meta.begin().await?;
         inner
             .meta
             .append_audit(

@@ -157,16 +157,19 @@ impl Vault {
     /// Verifies the whole audit log: every record's MAC and chain, no gaps,
     /// the database head, and every checkpoint outside the database.
     pub async fn verify_audit(&self) -> Result<AuditReport> {
+        // A consistent view under concurrent appends: checkpoints first
+        // (each names a record committed before it was written), then the
+        // head, then the records up to the head.
+        let checkpoints = self.checkpoints().await?;
+        let head = self.inner.meta.audit_head().await?;
         let mut records = vec![];
         let mut after = 0;
-        loop {
+        while after < head.0 {
             let page = self.inner.meta.audit_records(None, after, 10_000).await?;
             let Some(last) = page.last() else { break };
             after = last.seq;
-            records.extend(page);
+            records.extend(page.into_iter().filter(|r| r.seq <= head.0));
         }
-        let head = self.inner.meta.audit_head().await?;
-        let checkpoints = self.checkpoints().await?;
         Ok(verify(&self.inner.audit_key, &records, head, &checkpoints))
     }
 
@@ -262,10 +265,18 @@ impl Vault {
                 continue;
             }
             let t = self.tenant(tenant, actor.clone()).await?;
-            for a in self.inner.meta.applicant_ids(tenant).await? {
-                if t.applicant_ref(&a) == reference {
-                    t.erase_inner(&a, false, true).await?;
-                    erased += 1;
+            let requested_at = v["requested_at_ms"].as_i64().unwrap_or(i64::MAX);
+            for (a, created_at) in self.inner.meta.applicant_ids(tenant).await? {
+                // An applicant created after the request is a new one who
+                // happens to reuse the id: not the person who was erased.
+                if created_at > requested_at || t.applicant_ref(&a) != reference {
+                    continue;
+                }
+                match t.erase_inner(&a, false, true).await {
+                    Ok(_) => erased += 1,
+                    // A hold placed since wins; the operator sees it in the audit log.
+                    Err(Error::LegalHold) => {}
+                    Err(e) => return Err(e),
                 }
             }
         }
@@ -475,11 +486,7 @@ impl Tenant {
         let inner = self.inner();
         self.vault.drain_deleted_blobs().await;
         let (due, held) = self.due(as_of_ms).await?;
-        let mut by_category = BTreeMap::new();
-        for r in &due {
-            *by_category.entry(r.category).or_insert(0u64) += 1;
-        }
-        let documents: Vec<DocumentId> = due.iter().map(|r| r.id).collect();
+        let mut documents: Vec<DocumentId> = due.iter().map(|r| r.id).collect();
         if dry_run {
             self.vault
                 .audit(self.event(
@@ -489,16 +496,38 @@ impl Tenant {
                 ))
                 .await?;
         } else {
+            let policy = self.retention_policy().await?;
+            let mut purged = Vec::with_capacity(documents.len());
             for batch in documents.chunks(PURGE_BATCH) {
+                let mut tx = inner.meta.begin().await?;
+                // Re-check under the audit lock: a hold set, or an
+                // application reopened, since the list was made wins.
+                inner.meta.lock_audit(&mut tx).await?;
+                let still_due: Vec<DocumentId> = inner
+                    .meta
+                    .retention_rows_tx(&mut tx, self.id, batch)
+                    .await?
+                    .into_iter()
+                    .filter(|r| {
+                        !r.doc_hold
+                            && !r.applicant_hold
+                            && policy
+                                .retain_until(r.category, r.closed_at, r.last_activity_at, as_of_ms)
+                                .is_some_and(|u| u <= as_of_ms)
+                    })
+                    .map(|r| r.id)
+                    .collect();
+                if still_due.is_empty() {
+                    continue;
+                }
                 let target = format!(
                     "as_of:{as_of_ms} documents:{}",
-                    batch
+                    still_due
                         .iter()
                         .map(|d| d.to_string())
                         .collect::<Vec<_>>()
                         .join(",")
                 );
-                let mut tx = inner.meta.begin().await?;
                 inner
                     .meta
                     .append_audit(
@@ -509,12 +538,19 @@ impl Tenant {
                     .await?;
                 inner
                     .meta
-                    .delete_documents_tx(&mut tx, self.id, batch)
+                    .delete_documents_tx(&mut tx, self.id, &still_due)
                     .await?;
                 tx.commit().await?;
+                purged.extend(still_due);
             }
+            documents = purged;
             self.vault.drain_deleted_blobs().await;
             self.vault.checkpoint_audit().await?;
+        }
+        let kept: std::collections::HashSet<DocumentId> = documents.iter().copied().collect();
+        let mut by_category = BTreeMap::new();
+        for r in due.iter().filter(|r| kept.contains(&r.id)) {
+            *by_category.entry(r.category).or_insert(0u64) += 1;
         }
         Ok(PurgeReport {
             as_of_ms,
@@ -604,6 +640,24 @@ impl Tenant {
             "applicant.erase"
         };
         let mut tx = inner.meta.begin().await?;
+        // Re-check under the audit lock: a hold set since the first check
+        // wins over the erasure.
+        inner.meta.lock_audit(&mut tx).await?;
+        match inner
+            .meta
+            .applicant_held_tx(&mut tx, self.id, applicant)
+            .await?
+        {
+            None => return Err(Error::NotFound),
+            Some(true) => {
+                drop(tx);
+                self.vault
+                    .audit(self.event("applicant.erase", target, Outcome::Denied))
+                    .await?;
+                return Err(Error::LegalHold);
+            }
+            Some(false) => {}
+        }
         let (audit_seq, audit_mac) = inner
             .meta
             .append_audit(
@@ -619,7 +673,10 @@ impl Tenant {
         tx.commit().await?;
         let erased_at_ms = now_ms();
         self.vault.drain_deleted_blobs().await;
-        self.vault.checkpoint_audit().await?;
+        // The erasure has happened: a failed checkpoint must not hide the
+        // receipt (which carries the audit head itself); the next purge,
+        // erasure, export or rotation writes one.
+        let _ = self.vault.checkpoint_audit().await;
         let completed_at_ms = now_ms();
         let mut by_category = BTreeMap::new();
         for (c, _) in &docs {

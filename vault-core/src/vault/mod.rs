@@ -198,15 +198,19 @@ impl Vault {
             ));
         }
         let id = TenantId::random();
-        self.inner.meta.insert_tenant(id, name).await?;
-        self.audit(Event {
+        let meta = &self.inner.meta;
+        let mut tx = meta.begin().await?;
+        let event = Event {
             tenant: Some(id),
             actor,
             action: "tenant.create",
             target: format!("tenant:{id}"),
             outcome: Outcome::Ok,
-        })
-        .await?;
+        };
+        meta.append_audit(&mut tx, &self.inner.audit_key, &event)
+            .await?;
+        meta.insert_tenant(&mut tx, id, name).await?;
+        tx.commit().await?;
         Ok(id)
     }
 

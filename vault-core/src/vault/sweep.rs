@@ -48,12 +48,13 @@ impl Vault {
         let cutoff_ms =
             now_ms().saturating_sub(i64::try_from(grace.as_millis()).unwrap_or(i64::MAX));
         for (tenant, id, blob) in inner.meta.stale_pending(cutoff_ms).await? {
-            // Blob first: if the row went first and we crashed, the blob
-            // would still be found as an orphan, but this order needs no
-            // second pass.
-            inner.blobs.delete(blob).await?;
-            inner.meta.delete_pending(tenant, id).await?;
-            report.pending_rows += 1;
+            // The row first, and only while it is still pending: an upload
+            // that commits meanwhile keeps its blob. If we crash after the
+            // row went, the blob is an orphan for the next sweep.
+            if inner.meta.delete_pending(tenant, id).await? {
+                inner.blobs.delete(blob).await?;
+                report.pending_rows += 1;
+            }
         }
         let cutoff = SystemTime::now()
             .checked_sub(grace)
