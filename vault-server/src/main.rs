@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod ops;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -34,7 +35,7 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {
+pub(crate) enum Command {
     /// Create a configuration, a data directory and a 0600 root key file in
     /// DIR (refuses to overwrite anything).
     Init {
@@ -45,12 +46,67 @@ enum Command {
     /// Load the root key file named by the configuration and show its
     /// versions (never the keys).
     Keys,
+    /// Remove what is due under each tenant's retention policy (every
+    /// tenant), as of now or `--as-of` (Unix milliseconds or
+    /// YYYY-MM-DDTHH:MM:SSZ; never in the future unless `--dry-run`).
+    Purge {
+        /// The time to judge retention against.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// List what a real run would remove; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Erase an applicant (crypto-shredding) and print the receipt.
+    Erase {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// The applicant's id.
+        applicant: String,
+    },
+    /// Export an applicant's documents as a tar archive with a manifest.
+    Export {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// The applicant's id.
+        applicant: String,
+        /// Archive to create (refuses to overwrite; created 0600).
+        #[arg(short = 'o', long)]
+        output: PathBuf,
+    },
+    /// Add a new root key version to the key file and rewrap every key under
+    /// it (no document is re-encrypted).
+    RotateRootKey,
+    /// Remove leftovers of interrupted uploads and deletions older than the
+    /// grace period.
+    Sweep {
+        /// Grace period in seconds (longer than the longest upload).
+        #[arg(long, default_value_t = 3600)]
+        grace_seconds: u64,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
 }
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Verify the whole log against its MACs and checkpoints (exit code 3
+    /// if anything is wrong).
+    Verify,
+}
+
+/// Exit code when `audit verify` finds a problem.
+const EXIT_AUDIT_PROBLEM: u8 = 3;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(msg) => {
             if cli.json {
                 println!("{}", serde_json::json!({ "error": msg }));
@@ -62,10 +118,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli) -> Result<(), String> {
+fn run(cli: &Cli) -> Result<u8, String> {
     match &cli.command {
-        Command::Init { dir } => init(dir, cli.json),
-        Command::Keys => keys(&cli.config, cli.json),
+        Command::Init { dir } => init(dir, cli.json).map(|()| 0),
+        Command::Keys => keys(&cli.config, cli.json).map(|()| 0),
+        other => {
+            let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+            rt.block_on(ops::run(&cli.config, cli.json, other))
+        }
     }
 }
 

@@ -95,3 +95,129 @@ fn missing_or_malformed_config_is_a_clear_error() {
     // Unknown subcommands are usage errors (exit code 2).
     assert_eq!(vault(&["frobnicate"]).status.code(), Some(2));
 }
+
+/// The operator commands against a real vault on embedded defaults: purge
+/// (dry run, real, refusal of a future as-of), export, erase,
+/// rotate-root-key, sweep and audit verify, all with --json.
+#[test]
+fn operator_commands_drive_a_real_vault() {
+    use vault_core::audit::Actor;
+    use vault_core::category::Category;
+    use vault_core::config::ConfigFile;
+    use vault_core::ids::ApplicantId;
+    use vault_core::retention::RetentionPolicy;
+    use vault_core::vault::{PutRequest, Vault};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("v");
+    assert!(
+        vault(&["init", "--dir", dir.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let config = dir.join("vault.toml");
+    let c = config.to_str().unwrap().to_string();
+    let json = |args: &[&str]| -> (Option<i32>, serde_json::Value) {
+        let mut all = vec!["--config", c.as_str(), "--json"];
+        all.extend_from_slice(args);
+        let out = vault(&all);
+        let v = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        (out.status.code(), v)
+    };
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tenant = rt.block_on(async {
+        let v = Vault::open(ConfigFile::load(&config).unwrap().vault_config().unwrap())
+            .await
+            .unwrap();
+        let tid = v.create_tenant("acme", &Actor::operator()).await.unwrap();
+        let t = v.tenant(tid, Actor::operator()).await.unwrap();
+        let mut zero = RetentionPolicy::default();
+        for cat in Category::ALL {
+            zero.retain_days.insert(cat, 0);
+        }
+        t.set_retention_policy(&zero).await.unwrap();
+        for (a, data) in [
+            ("app-1", &b"first"[..]),
+            ("app-1", &b"second"[..]),
+            ("app-2", &b"old"[..]),
+        ] {
+            let mut req = PutRequest::new(
+                ApplicantId::new(a).unwrap(),
+                Category::PayStub,
+                "application/pdf",
+            );
+            req.file_name = Some(format!("{a}.pdf"));
+            let chunks: Vec<vault_core::Result<bytes::Bytes>> =
+                vec![Ok(bytes::Bytes::copy_from_slice(data))];
+            t.put(req, futures::stream::iter(chunks)).await.unwrap();
+        }
+        t.close_application(&ApplicantId::new("app-2").unwrap(), Some(0))
+            .await
+            .unwrap();
+        v.close().await;
+        tid.to_string()
+    });
+
+    let (code, v) = json(&["purge", "--dry-run"]);
+    assert_eq!((code, v["documents"].as_u64()), (Some(0), Some(1)), "{v}");
+    let (code, _) = json(&["purge", "--as-of", "2999-01-01T00:00:00Z"]);
+    assert_eq!(code, Some(1), "a future as-of is refused for a real purge");
+    let (code, v) = json(&["purge"]);
+    assert_eq!((code, v["documents"].as_u64()), (Some(0), Some(1)), "{v}");
+    assert_eq!(json(&["purge"]).1["documents"].as_u64(), Some(0));
+
+    let archive = tmp.path().join("export.tar");
+    let (code, v) = json(&[
+        "export",
+        "--tenant",
+        &tenant,
+        "app-1",
+        "-o",
+        archive.to_str().unwrap(),
+    ]);
+    assert_eq!((code, v["documents"].as_u64()), (Some(0), Some(2)), "{v}");
+    let mut names: Vec<String> = tar::Archive::new(std::fs::File::open(&archive).unwrap())
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 4, "{names:?}");
+    assert!(
+        names.contains(&"manifest.json".to_string()) && names.contains(&"manifest.csv".to_string())
+    );
+    let (code, _) = json(&[
+        "export",
+        "--tenant",
+        &tenant,
+        "app-1",
+        "-o",
+        archive.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(1), "an existing archive is not overwritten");
+
+    let (code, v) = json(&["erase", "--tenant", &tenant, "app-1"]);
+    assert_eq!((code, v["documents"].as_u64()), (Some(0), Some(2)), "{v}");
+    assert!(
+        !v.to_string().contains("app-1"),
+        "the receipt holds no applicant id"
+    );
+    let (code, _) = json(&["erase", "--tenant", &tenant, "app-1"]);
+    assert_eq!(code, Some(1));
+
+    let (code, v) = json(&["rotate-root-key"]);
+    assert_eq!((code, v["version"].as_u64()), (Some(0), Some(2)), "{v}");
+    assert!(
+        v["rewrapped"].as_u64().unwrap() >= 2,
+        "app-2's key and the system key: {v}"
+    );
+    assert_eq!(v["retirable"], serde_json::json!([1]));
+    assert_eq!(json(&["keys"]).1["versions"], serde_json::json!([1, 2]));
+
+    let (code, v) = json(&["sweep", "--grace-seconds", "0"]);
+    assert_eq!(code, Some(0), "{v}");
+    let (code, v) = json(&["audit", "verify"]);
+    assert_eq!((code, v["ok"].as_bool()), (Some(0), Some(true)), "{v}");
+    assert!(v["records"].as_u64().unwrap() > 5);
+}

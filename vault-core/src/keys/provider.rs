@@ -259,4 +259,94 @@ impl FileKeyProvider {
         }
         Ok(())
     }
+
+    /// Appends a new random root key version (one above the highest) to
+    /// the key file at `path`, atomically (a new 0600 file, synced, renamed
+    /// over the old one, directory synced). Returns the new version. The
+    /// vault wraps new keys under it once reopened; `rotate_root_key` moves
+    /// every existing wrap to it.
+    pub fn add_version(path: &Path) -> Result<RootKeyVersion> {
+        let current = Self::load(path)?;
+        let next = current
+            .current_version()
+            .get()
+            .checked_add(1)
+            .ok_or_else(|| Error::KeyProvider("no root key version left".into()))?;
+        let key = RootKey::generate()?;
+        let mut text = Zeroizing::new(fs::read_to_string(path).map_err(|e| {
+            Error::KeyProvider(format!(
+                "cannot read key file {}: {}",
+                path.display(),
+                e.kind()
+            ))
+        })?);
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        let mut hex_buf = Zeroizing::new([0u8; 2 * KEY_LEN]);
+        hex::encode_to_slice(key.expose(), &mut hex_buf[..]).map_err(|_| Error::Rng)?;
+        text.push_str(&format!("{next}:"));
+        text.push_str(std::str::from_utf8(&hex_buf[..]).map_err(|_| Error::Rng)?);
+        text.push('\n');
+        Self::replace(path, &text)?;
+        RootKeyVersion::new(next)
+    }
+
+    /// Removes root key version `version` from the key file (destroying it:
+    /// wraps under it can no longer be opened). Check
+    /// `Vault::root_key_usage` first. Refuses to remove the last version.
+    pub fn remove_version(path: &Path, version: RootKeyVersion) -> Result<()> {
+        let loaded = Self::load(path)?;
+        if !loaded.versions().contains(&version) {
+            return Err(Error::UnknownKeyVersion(version.get()));
+        }
+        if loaded.versions().len() == 1 {
+            return Err(Error::KeyProvider(
+                "refusing to remove the only root key".into(),
+            ));
+        }
+        let text = Zeroizing::new(fs::read_to_string(path).map_err(|e| {
+            Error::KeyProvider(format!(
+                "cannot read key file {}: {}",
+                path.display(),
+                e.kind()
+            ))
+        })?);
+        let prefix = format!("{}:", version.get());
+        let kept: String = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with(&prefix))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        Self::replace(path, &Zeroizing::new(kept))
+    }
+
+    /// Writes `text` to a new 0600 file beside `path`, syncs it, renames it
+    /// over `path`, and syncs the directory.
+    fn replace(path: &Path, text: &str) -> Result<()> {
+        let tmp = path.with_extension("tmp-new");
+        let io_err = |e: std::io::Error| {
+            Error::KeyProvider(format!(
+                "cannot write key file {}: {}",
+                path.display(),
+                e.kind()
+            ))
+        };
+        let _ = fs::remove_file(&tmp);
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io_err)?;
+        f.write_all(text.as_bytes()).map_err(io_err)?;
+        f.sync_all().map_err(io_err)?;
+        fs::rename(&tmp, path).map_err(io_err)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io_err)?;
+        }
+        Ok(())
+    }
 }

@@ -278,3 +278,36 @@ fn env_provider_reads_vault_root_keys() {
     let missing = run(None);
     assert!(!missing.status.success());
 }
+
+#[test]
+fn key_file_versions_are_added_and_removed_atomically() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("root.key");
+    FileKeyProvider::create(&path).unwrap();
+    let v1 = FileKeyProvider::load(&path).unwrap();
+    let id = akid([3; 16], "a", 1);
+    let key = ApplicantKey::generate().unwrap();
+    let w1 = wrap_applicant_key(&v1, v1.current_version(), &id, &key).unwrap();
+    assert_eq!(FileKeyProvider::add_version(&path).unwrap().get(), 2);
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let both = FileKeyProvider::load(&path).unwrap();
+    assert_eq!(both.current_version().get(), 2);
+    // Version 1 still opens its wraps while both are loaded.
+    let v = RootKeyVersion::new(1).unwrap();
+    assert_eq!(
+        unwrap_applicant_key(&both, v, &id, &w1).unwrap().expose(),
+        key.expose()
+    );
+    FileKeyProvider::remove_version(&path, v).unwrap();
+    let only2 = FileKeyProvider::load(&path).unwrap();
+    assert_eq!(only2.versions(), vec![RootKeyVersion::new(2).unwrap()]);
+    assert!(matches!(
+        unwrap_applicant_key(&only2, v, &id, &w1),
+        Err(Error::UnknownKeyVersion(1))
+    ));
+    assert!(
+        FileKeyProvider::remove_version(&path, RootKeyVersion::new(2).unwrap()).is_err(),
+        "the last key stays"
+    );
+}
