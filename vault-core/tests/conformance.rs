@@ -566,24 +566,7 @@ async fn range_reads_fetch_only_covering_ciphertext(kind: Kind) {
     let state = ProbeState::new();
     let st = Arc::clone(&state);
     let wrap = move |cfg: BlobStoreConfig| -> BlobStoreConfig {
-        let inner: Arc<dyn ObjectStore> = match cfg {
-            BlobStoreConfig::Local { dir } => {
-                std::fs::create_dir_all(&dir).unwrap();
-                Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir).unwrap())
-            }
-            BlobStoreConfig::S3(c) => Arc::new(
-                object_store::aws::AmazonS3Builder::new()
-                    .with_endpoint(c.endpoint.clone().unwrap())
-                    .with_bucket_name(&c.bucket)
-                    .with_region(&c.region)
-                    .with_access_key_id(&c.access_key_id)
-                    .with_secret_access_key(&c.secret_access_key)
-                    .with_allow_http(true)
-                    .build()
-                    .unwrap(),
-            ),
-            other => panic!("unexpected {other:?}"),
-        };
+        let inner = common::raw_store(&cfg);
         BlobStoreConfig::Custom(Arc::new(Probe {
             inner,
             state: Arc::clone(&st),
@@ -628,28 +611,7 @@ async fn blob_store_faults_leave_nothing(kind: Kind) {
     let state = ProbeState::new();
     let st = Arc::clone(&state);
     let wrap = move |cfg: BlobStoreConfig| -> BlobStoreConfig {
-        let inner: Arc<dyn ObjectStore> = match cfg {
-            BlobStoreConfig::Local { dir } => {
-                std::fs::create_dir_all(&dir).unwrap();
-                Arc::new(
-                    object_store::local::LocalFileSystem::new_with_prefix(dir)
-                        .unwrap()
-                        .with_fsync(true),
-                )
-            }
-            BlobStoreConfig::S3(c) => Arc::new(
-                object_store::aws::AmazonS3Builder::new()
-                    .with_endpoint(c.endpoint.clone().unwrap())
-                    .with_bucket_name(&c.bucket)
-                    .with_region(&c.region)
-                    .with_access_key_id(&c.access_key_id)
-                    .with_secret_access_key(&c.secret_access_key)
-                    .with_allow_http(true)
-                    .build()
-                    .unwrap(),
-            ),
-            other => panic!("unexpected {other:?}"),
-        };
+        let inner = common::raw_store(&cfg);
         BlobStoreConfig::Custom(Arc::new(Probe {
             inner,
             state: Arc::clone(&st),

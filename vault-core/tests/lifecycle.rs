@@ -441,7 +441,7 @@ async fn erasure_survives_a_restored_backup() {
     .await;
     f.vault.close().await;
     let backup = tempfile::tempdir().unwrap();
-    copy_dir(f.dir.path(), backup.path());
+    common::copy_dir(f.dir.path(), backup.path());
     let vault = vault_core::vault::Vault::open(f.config.clone())
         .await
         .unwrap();
@@ -456,7 +456,7 @@ async fn erasure_survives_a_restored_backup() {
             std::fs::copy(backup.path().join(name), f.dir.path().join(name)).unwrap();
         }
     }
-    copy_dir(
+    common::copy_dir(
         &backup.path().join("blobs/blobs"),
         &f.dir.path().join("blobs/blobs"),
     );
@@ -493,19 +493,6 @@ async fn erasure_survives_a_restored_backup() {
         "the restore rewound the log past a checkpoint: {report:?} {:?}",
         files_under(&f.dir.path().join("blobs/audit"))
     );
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let p = e.unwrap().path();
-        let dest = to.join(p.file_name().unwrap());
-        if p.is_dir() {
-            copy_dir(&p, &dest);
-        } else {
-            std::fs::copy(&p, &dest).unwrap();
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------

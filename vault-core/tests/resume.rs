@@ -51,25 +51,6 @@ fn config(dir: &Path) -> VaultConfig {
     )
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let p = e.unwrap().path();
-        let dest = to.join(p.file_name().unwrap());
-        if p.is_dir() {
-            copy_dir(&p, &dest);
-        } else {
-            match std::fs::copy(&p, &dest) {
-                Ok(_) => {}
-                // SQLite removes its -wal/-shm files as the last
-                // connection closes (after checkpointing them).
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => panic!("{e}"),
-            }
-        }
-    }
-}
-
 fn blob_names(dir: &Path) -> BTreeSet<String> {
     std::fs::read_dir(dir.join("blobs/blobs"))
         .map(|rd| {
@@ -125,7 +106,7 @@ fn killed_run(
     delay: Duration,
 ) -> (tempfile::TempDir, bool) {
     let work = tempfile::tempdir().unwrap();
-    copy_dir(prepared, work.path());
+    common::copy_dir(prepared, work.path());
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -219,7 +200,7 @@ fn purge_killed_and_rerun_ends_like_an_uninterrupted_purge() {
     });
     // The uninterrupted reference.
     let reference = tempfile::tempdir().unwrap();
-    copy_dir(prepared.path(), reference.path());
+    common::copy_dir(prepared.path(), reference.path());
     let (ref_docs, ref_blobs) = rt.block_on(async {
         let v = Vault::open(config(reference.path())).await.unwrap();
         let r = v.purge_all(as_of, false, &Actor::operator()).await.unwrap();

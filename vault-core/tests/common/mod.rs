@@ -343,3 +343,49 @@ pub async fn drain<S: Stream<Item = vault_core::Result<Bytes>> + Unpin>(
     }
     Ok(n)
 }
+
+/// Copies a directory tree (SQLite may remove its -wal/-shm files while we
+/// copy, after checkpointing them: those are skipped).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let dest = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &dest);
+        } else {
+            match std::fs::copy(&p, &dest) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+}
+
+/// The raw `object_store` behind a local or S3 blob configuration, for
+/// tests that wrap it or write to it directly.
+pub fn raw_store(cfg: &BlobStoreConfig) -> Arc<dyn object_store::ObjectStore> {
+    match cfg {
+        BlobStoreConfig::Local { dir } => {
+            std::fs::create_dir_all(dir).unwrap();
+            Arc::new(
+                object_store::local::LocalFileSystem::new_with_prefix(dir)
+                    .unwrap()
+                    .with_fsync(true),
+            )
+        }
+        BlobStoreConfig::S3(c) => Arc::new(
+            object_store::aws::AmazonS3Builder::new()
+                .with_endpoint(c.endpoint.clone().unwrap())
+                .with_bucket_name(&c.bucket)
+                .with_region(&c.region)
+                .with_access_key_id(&c.access_key_id)
+                .with_secret_access_key(&c.secret_access_key)
+                .with_allow_http(true)
+                .build()
+                .unwrap(),
+        ),
+        other => panic!("unexpected {other:?}"),
+    }
+}
