@@ -441,6 +441,13 @@ async fn erasure_survives_a_restored_backup() {
     .await;
     f.vault.close().await;
     let backup = tempfile::tempdir().unwrap();
+    // Wait for SQLite to checkpoint and remove its WAL on close.
+    for _ in 0..500 {
+        if !f.dir.path().join("meta.db-wal").exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     common::copy_dir(f.dir.path(), backup.path());
     let vault = vault_core::vault::Vault::open(f.config.clone())
         .await
