@@ -56,7 +56,10 @@ pub(crate) fn init(dir: &Path) -> Result<Created, ConfigError> {
     }
     fs::create_dir_all(dir).map_err(|e| ConfigError::Create(dir.to_owned(), e.kind()))?;
     FileKeyProvider::create(&key_file).map_err(ConfigError::Keys)?;
-    fs::create_dir(&data_dir).map_err(|e| ConfigError::Create(data_dir.clone(), e.kind()))?;
+    // Ciphertext, wrapped keys and applicant ids live here: owner only.
+    std::os::unix::fs::DirBuilderExt::mode(&mut fs::DirBuilder::new(), 0o700)
+        .create(&data_dir)
+        .map_err(|e| ConfigError::Create(data_dir.clone(), e.kind()))?;
     let text = format!(
         "# Document vault configuration, written by `vault init`.\n\
          # Relative paths are relative to this file's directory.\n\n\

@@ -29,6 +29,12 @@ fn init_creates_a_private_key_file_and_refuses_to_overwrite() {
     let key_file = dir.join("root.key");
     let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
+    let data_mode = std::fs::metadata(dir.join("data"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(data_mode, 0o700, "the data directory is private");
     let key_text = std::fs::read_to_string(&key_file).unwrap();
     let key_hex = key_text.lines().find(|l| l.starts_with("1:")).unwrap()[2..].to_string();
     assert_eq!(key_hex.len(), 64);
