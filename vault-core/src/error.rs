@@ -53,6 +53,10 @@ pub enum Error {
     /// An I/O error from the underlying reader or writer.
     #[error("I/O error: {0}")]
     Io(#[source] io::Error),
+    /// A missing, malformed, unknown, wrong, expired or revoked API key
+    /// (deliberately one error).
+    #[error("unauthorized")]
+    Unauthorized,
     /// No such tenant, applicant or document in this tenant's scope. Another
     /// tenant's ids give exactly this error too.
     #[error("not found")]

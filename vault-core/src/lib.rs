@@ -29,6 +29,8 @@ compile_error!("vault-core needs at least one AES-GCM backend: enable `aws-lc` o
 pub mod aead;
 #[cfg(feature = "vault")]
 pub mod audit;
+#[cfg(feature = "vault")]
+pub mod auth;
 pub mod category;
 #[cfg(feature = "vault")]
 pub mod config;

@@ -1030,6 +1030,99 @@ async fn holds_win_over_a_running_purge(f: Fixture) {
     );
 }
 
+/// API keys: shown once, stored hashed, checked in constant time; wrong,
+/// unknown, expired and revoked keys are all the same "unauthorized"; a key
+/// reaches only its own tenant.
+async fn api_keys(f: Fixture) {
+    use vault_core::auth::Role;
+    let a = tenant(&f, "tenant-a").await;
+    let b = tenant(&f, "tenant-b").await;
+    let op = Actor::operator();
+    let k = f
+        .vault
+        .create_api_key(a.id(), Role::Agent, None, &op)
+        .await
+        .unwrap();
+    assert!(
+        k.key.starts_with("vk_") && k.key.len() == 3 + 32 + 1 + 64,
+        "128-bit id, 256-bit secret"
+    );
+    let p = f.vault.authenticate(&k.key).await.unwrap();
+    assert_eq!(
+        (p.tenant, p.role, p.key_id.as_str()),
+        (a.id(), Role::Agent, k.id.as_str())
+    );
+    // The secret is stored only as a hash.
+    let pool = sql(&f).await;
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT secret_hash FROM api_keys WHERE id = $1")
+        .bind(&k.id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let secret = &k.key[3 + 32 + 1..];
+    assert_eq!(stored.len(), 32);
+    assert!(!String::from_utf8_lossy(&stored).contains(secret));
+    // Every kind of wrong key is the same error.
+    let mut wrong = k.key.to_string();
+    let last = wrong.pop().unwrap();
+    wrong.push(if last == '0' { '1' } else { '0' });
+    let unknown = format!("vk_{}_{}", "f".repeat(32), secret);
+    for bad in [
+        wrong.as_str(),
+        unknown.as_str(),
+        "",
+        "Bearer x",
+        "vk_short_key",
+    ] {
+        assert!(
+            matches!(f.vault.authenticate(bad).await, Err(Error::Unauthorized)),
+            "{bad}"
+        );
+    }
+    let expired = f
+        .vault
+        .create_api_key(a.id(), Role::Auditor, Some(now() - 1), &op)
+        .await
+        .unwrap();
+    assert!(matches!(
+        f.vault.authenticate(&expired.key).await,
+        Err(Error::Unauthorized)
+    ));
+    // Revocation is tenant-scoped, audited, and takes effect at once.
+    assert!(matches!(
+        f.vault.revoke_api_key(b.id(), &k.id, &op).await,
+        Err(Error::NotFound)
+    ));
+    f.vault.revoke_api_key(a.id(), &k.id, &op).await.unwrap();
+    assert!(matches!(
+        f.vault.authenticate(&k.key).await,
+        Err(Error::Unauthorized)
+    ));
+    assert!(matches!(
+        f.vault.revoke_api_key(a.id(), &k.id, &op).await,
+        Err(Error::NotFound)
+    ));
+    let log = a.audit_log(0, 100).await.unwrap();
+    assert!(
+        log.iter()
+            .any(|r| r.action == "api_key.create" && r.target.contains(&k.id))
+    );
+    assert!(
+        log.iter()
+            .any(|r| r.action == "api_key.revoke" && r.target.contains(&k.id))
+    );
+    assert!(
+        log.iter().all(|r| !r.target.contains(secret)),
+        "no secret in the audit log"
+    );
+    assert!(matches!(
+        f.vault
+            .create_api_key(vault_core::ids::TenantId::random(), Role::Admin, None, &op)
+            .await,
+        Err(Error::NotFound)
+    ));
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod sqlite_local {
@@ -1058,6 +1151,7 @@ suite!(
     audit_fails_closed,
     lifecycle_isolation,
     holds_win_over_a_running_purge,
+    api_keys,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -111,6 +111,10 @@ impl Metadata {
         self.kind
     }
 
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
     /// Closes every connection (pending queries finish first).
     pub(crate) async fn close(&self) {
         self.pool.close().await;

@@ -239,6 +239,14 @@ impl Vault {
         Ok(())
     }
 
+    pub(crate) fn meta(&self) -> &Metadata {
+        &self.inner.meta
+    }
+
+    pub(crate) fn audit_key(&self) -> &Secret32 {
+        &self.inner.audit_key
+    }
+
     /// Closes the database connections.
     pub async fn close(&self) {
         self.inner.meta.close().await;
