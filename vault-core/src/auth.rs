@@ -103,13 +103,35 @@ impl Principal {
     }
 }
 
-fn hash(secret: &str) -> [u8; 32] {
+pub(crate) fn hash(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
 /// Splits `vk_<32 hex>_<64 hex>`.
 fn parse(key: &str) -> Option<(&str, &str)> {
-    let rest = key.strip_prefix("vk_")?;
+    parse_token("vk_", key)
+}
+
+/// A random 128-bit id and 256-bit secret, both as lowercase hex.
+pub(crate) fn new_token() -> Result<(String, Zeroizing<String>)> {
+    let mut id_bytes = [0u8; 16];
+    let mut secret_bytes = Zeroizing::new([0u8; 32]);
+    getrandom::fill(&mut id_bytes).map_err(|_| Error::Rng)?;
+    getrandom::fill(&mut secret_bytes[..]).map_err(|_| Error::Rng)?;
+    Ok((
+        hex::encode(id_bytes),
+        Zeroizing::new(hex::encode(&secret_bytes[..])),
+    ))
+}
+
+/// Compares a presented secret's hash with a stored one in constant time.
+pub(crate) fn hash_matches(presented: &[u8; 32], stored: &[u8]) -> bool {
+    presented.as_slice().ct_eq(stored).into()
+}
+
+/// Splits `<prefix><32 hex>_<64 hex>` (lowercase hex only).
+pub(crate) fn parse_token<'a>(prefix: &str, key: &'a str) -> Option<(&'a str, &'a str)> {
+    let rest = key.strip_prefix(prefix)?;
     let (id, secret) = rest.split_once('_')?;
     let hex_ok = |s: &str, n: usize| {
         s.len() == n
@@ -133,12 +155,7 @@ impl Vault {
         if !meta.tenant_exists(tenant).await? {
             return Err(Error::NotFound);
         }
-        let mut id_bytes = [0u8; 16];
-        let mut secret_bytes = Zeroizing::new([0u8; 32]);
-        getrandom::fill(&mut id_bytes).map_err(|_| Error::Rng)?;
-        getrandom::fill(&mut secret_bytes[..]).map_err(|_| Error::Rng)?;
-        let id = hex::encode(id_bytes);
-        let secret = Zeroizing::new(hex::encode(&secret_bytes[..]));
+        let (id, secret) = new_token()?;
         let mut tx = meta.begin().await?;
         let event = Event {
             tenant: Some(tenant),
@@ -180,7 +197,7 @@ impl Vault {
             return Err(Error::Unauthorized);
         };
         let stored: Vec<u8> = row.try_get(2)?;
-        let matches: bool = presented.as_slice().ct_eq(stored.as_slice()).into();
+        let matches = hash_matches(&presented, &stored);
         let expires: Option<i64> = row.try_get(3)?;
         let revoked: Option<i64> = row.try_get(4)?;
         let now = now_ms();

@@ -33,6 +33,9 @@ use crate::vault::VaultConfig;
 pub struct ConfigFile {
     keys: KeysSection,
     storage: StorageSection,
+    /// `[server]`: the HTTP service's own settings, parsed (strictly) by
+    /// the service.
+    server: Option<toml::Table>,
     #[serde(skip)]
     base: PathBuf,
 }
@@ -110,6 +113,16 @@ impl ConfigFile {
     /// The root key file, if the keys come from one.
     pub fn key_file(&self) -> Option<PathBuf> {
         self.keys.file.as_ref().map(|f| self.base.join(f))
+    }
+
+    /// The `[server]` section, if present, for the service to parse.
+    pub fn server_section(&self) -> Option<&toml::Table> {
+        self.server.as_ref()
+    }
+
+    /// The directory relative paths in the file are resolved against.
+    pub fn base_dir(&self) -> &Path {
+        &self.base
     }
 
     /// The data directory.

@@ -68,6 +68,10 @@ pub enum Error {
     /// purged or erased until the hold is cleared.
     #[error("legal hold")]
     LegalHold,
+    /// A share link that was genuine but has expired, been revoked or been
+    /// used up.
+    #[error("link expired")]
+    LinkExpired,
     /// The document is larger than the limit the caller set.
     #[error("document exceeds the size limit")]
     TooLarge,

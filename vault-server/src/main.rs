@@ -4,6 +4,8 @@
 
 mod config;
 mod ops;
+mod server;
+mod time;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -42,6 +44,23 @@ pub(crate) enum Command {
         /// Directory to create the vault in.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
+    },
+    /// Serve the HTTP API (`docs/API.md`) until SIGINT or SIGTERM, then
+    /// finish in-flight requests.
+    Serve {
+        /// Address to listen on (overrides `[server] listen`).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Tenants (leasing companies).
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// API keys.
+    Apikey {
+        #[command(subcommand)]
+        command: ApikeyCommand,
     },
     /// Load the root key file named by the configuration and show its
     /// versions (never the keys).
@@ -90,6 +109,39 @@ pub(crate) enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TenantCommand {
+    /// Create a tenant and its first admin API key (printed once).
+    Create {
+        /// The company's name (unique; not a person's).
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ApikeyCommand {
+    /// Create an API key (printed once; only its hash is stored).
+    Create {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// admin, agent, uploader, auditor or purge.
+        #[arg(long)]
+        role: String,
+        /// Expiry: Unix milliseconds or YYYY-MM-DDTHH:MM:SSZ (default: none).
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// Revoke an API key.
+    Revoke {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// The key's id.
+        id: String,
     },
 }
 

@@ -9,54 +9,9 @@ use vault_core::ids::{ApplicantId, TenantId};
 use vault_core::keys::FileKeyProvider;
 use vault_core::vault::Vault;
 
-use crate::{AuditCommand, Command, EXIT_AUDIT_PROBLEM};
+use crate::{ApikeyCommand, AuditCommand, Command, EXIT_AUDIT_PROBLEM, TenantCommand};
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// Unix milliseconds, or `YYYY-MM-DDTHH:MM:SSZ`.
-fn parse_time(s: &str) -> Result<i64, String> {
-    if let Ok(ms) = s.parse::<i64>() {
-        return Ok(ms);
-    }
-    let bad = || format!("--as-of {s:?}: expected Unix milliseconds or YYYY-MM-DDTHH:MM:SSZ");
-    let b = s.as_bytes();
-    if b.len() != 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || b[10] != b'T'
-        || b[13] != b':'
-        || b[16] != b':'
-        || b[19] != b'Z'
-    {
-        return Err(bad());
-    }
-    let num = |r: std::ops::Range<usize>| s[r].parse::<i64>().map_err(|_| bad());
-    let (y, m, d, hh, mm, ss) = (
-        num(0..4)?,
-        num(5..7)?,
-        num(8..10)?,
-        num(11..13)?,
-        num(14..16)?,
-        num(17..19)?,
-    );
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
-        return Err(bad());
-    }
-    // Days from civil (H. Hinnant).
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Ok(((days * 86_400) + hh * 3600 + mm * 60 + ss) * 1000)
-}
+use crate::time::{now_ms, parse_time};
 
 async fn open(config: &Path) -> Result<Vault, String> {
     let c = ConfigFile::load(config).map_err(|e| e.to_string())?;
@@ -78,7 +33,11 @@ pub(crate) async fn run(config: &Path, json: bool, command: &Command) -> Result<
     match command {
         Command::Purge { as_of, dry_run } => {
             let now = now_ms();
-            let as_of = as_of.as_deref().map(parse_time).transpose()?.unwrap_or(now);
+            let as_of = as_of
+                .as_deref()
+                .map(|t| parse_time(t).map_err(|e| format!("--as-of {e}")))
+                .transpose()?
+                .unwrap_or(now);
             if as_of > now + 60_000 && !dry_run {
                 return Err("--as-of is in the future: that would purge documents before they are due (use --dry-run to preview)".into());
             }
@@ -249,23 +208,129 @@ pub(crate) async fn run(config: &Path, json: bool, command: &Command) -> Result<
                 EXIT_AUDIT_PROBLEM
             })
         }
+        Command::Serve { listen } => {
+            let c = ConfigFile::load(config).map_err(|e| e.to_string())?;
+            let mut settings =
+                crate::server::settings::Settings::from_table(c.server_section(), c.base_dir())?;
+            if let Some(addr) = listen {
+                settings.listen = *addr;
+            }
+            init_tracing(json);
+            let vault = Vault::open(c.vault_config().map_err(|e| e.to_string())?)
+                .await
+                .map_err(|e| e.to_string())?;
+            let listener = crate::server::bind(settings.listen).await?;
+            let addr = listener.local_addr().map_err(|e| e.to_string())?;
+            let scheme = if settings.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            emit(
+                json,
+                serde_json::json!({ "listening": format!("{scheme}://{addr}") }),
+                format!("listening on {scheme}://{addr}"),
+            );
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+            crate::server::serve(
+                vault.clone(),
+                settings,
+                listener,
+                crate::server::shutdown_signal(),
+            )
+            .await?;
+            vault.close().await;
+            Ok(0)
+        }
+        Command::Tenant {
+            command: TenantCommand::Create { name },
+        } => {
+            let vault = open(config).await?;
+            let tenant = vault
+                .create_tenant(name, &actor)
+                .await
+                .map_err(|e| e.to_string())?;
+            let key = vault
+                .create_api_key(tenant, vault_core::auth::Role::Admin, None, &actor)
+                .await
+                .map_err(|e| e.to_string())?;
+            emit(
+                json,
+                serde_json::json!({ "tenant_id": tenant.to_string(), "api_key": key.key.as_str(), "api_key_id": key.id }),
+                format!(
+                    "tenant {tenant}\nadmin API key (shown once; store it now): {}",
+                    key.key.as_str()
+                ),
+            );
+            Ok(0)
+        }
+        Command::Apikey {
+            command:
+                ApikeyCommand::Create {
+                    tenant,
+                    role,
+                    expires,
+                },
+        } => {
+            let tenant = TenantId::parse(tenant).map_err(|e| e.to_string())?;
+            let role: vault_core::auth::Role =
+                role.parse().map_err(|e: vault_core::Error| e.to_string())?;
+            let expires = expires
+                .as_deref()
+                .map(|t| parse_time(t).map_err(|e| format!("--expires {e}")))
+                .transpose()?;
+            if expires.is_some_and(|e| e <= now_ms()) {
+                return Err("--expires is in the past".into());
+            }
+            let vault = open(config).await?;
+            let key = vault
+                .create_api_key(tenant, role, expires, &actor)
+                .await
+                .map_err(|e| e.to_string())?;
+            emit(
+                json,
+                serde_json::json!({ "id": key.id, "api_key": key.key.as_str(), "role": role.as_str(), "expires_at_ms": expires }),
+                format!(
+                    "API key {} ({}; shown once): {}",
+                    key.id,
+                    role.as_str(),
+                    key.key.as_str()
+                ),
+            );
+            Ok(0)
+        }
+        Command::Apikey {
+            command: ApikeyCommand::Revoke { tenant, id },
+        } => {
+            let tenant = TenantId::parse(tenant).map_err(|e| e.to_string())?;
+            let vault = open(config).await?;
+            vault
+                .revoke_api_key(tenant, id, &actor)
+                .await
+                .map_err(|e| e.to_string())?;
+            emit(
+                json,
+                serde_json::json!({ "revoked": id }),
+                format!("API key {id} revoked"),
+            );
+            Ok(0)
+        }
         Command::Init { .. } | Command::Keys => Ok(0),
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_parse() {
-        assert_eq!(parse_time("0").unwrap(), 0);
-        assert_eq!(parse_time("1970-01-01T00:00:00Z").unwrap(), 0);
-        assert_eq!(
-            parse_time("2026-11-23T17:38:25Z").unwrap(),
-            1_795_455_505_000
-        );
-        assert!(parse_time("2026-13-01T00:00:00Z").is_err());
-        assert!(parse_time("yesterday").is_err());
-    }
+/// Structured logs on stderr (JSON with `--json`), filtered by `VAULT_LOG`
+/// (default `info`).
+fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VAULT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.with_ansi(false).try_init()
+    };
 }

@@ -9,6 +9,7 @@
 mod documents;
 mod export;
 mod lifecycle;
+mod share;
 mod sweep;
 
 use std::fmt;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 pub use documents::{DocumentInfo, DocumentPage, Download, LIST_LIMIT_MAX, ListCursor, PutRequest};
 pub use export::Export;
 pub use lifecycle::{ErasureReceipt, PurgeReport, RotationReport};
+pub use share::{NewShareLink, SHARE_LINK_TTL_MAX, SHARE_LINK_VIEWS_MAX, SharedDocument};
 pub use sweep::{StorageReport, SweepReport};
 
 use crate::aead::Backend;
@@ -285,7 +287,12 @@ impl Tenant {
         &self.vault.inner
     }
 
-    fn event(&self, action: &'static str, target: String, outcome: Outcome) -> Event<'_> {
+    pub(crate) fn event(
+        &self,
+        action: &'static str,
+        target: String,
+        outcome: Outcome,
+    ) -> Event<'_> {
         Event {
             tenant: Some(self.id),
             actor: &self.actor,

@@ -1,0 +1,487 @@
+//! `vault serve`: the HTTP API over vault-core (`docs/API.md`).
+//!
+//! One router, one middleware that frames every request (request id,
+//! per-client rate limit, security headers, problem+json for every error,
+//! logs and metrics), the bearer-key extractor in [`access`], and handlers
+//! that each make one vault-core call. Connections are served by one accept
+//! loop for plain HTTP and TLS alike, with header and handshake timeouts and
+//! graceful shutdown.
+
+mod access;
+mod admin;
+mod applicants;
+mod documents;
+mod headers;
+mod limits;
+mod metrics;
+mod problem;
+pub(crate) mod settings;
+mod sniff;
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, delete, get, post, put};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use serde::de::DeserializeOwned;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
+use vault_core::vault::Vault;
+
+use self::limits::Limiter;
+use self::metrics::Metrics;
+use self::problem::{ApiResult, Problem};
+use self::settings::Settings;
+
+/// The OpenAPI document served at `/openapi.json`.
+pub(crate) const OPENAPI: &str = include_str!("openapi.json");
+
+/// Everything a handler can reach; cheap to clone.
+#[derive(Clone, Debug)]
+pub(crate) struct AppState {
+    pub(crate) vault: Vault,
+    pub(crate) settings: Arc<Settings>,
+    pub(crate) limiter: Limiter,
+    pub(crate) metrics: Metrics,
+    tls: bool,
+}
+
+/// The TCP peer of a connection.
+#[derive(Clone, Copy, Debug)]
+struct PeerAddr(SocketAddr);
+
+/// The client's address: the peer, or the trusted proxy's header.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ClientAddr(pub(crate) IpAddr);
+
+/// The router and the table of its routes (method, path), which the
+/// OpenAPI test compares with the document.
+struct Routes {
+    router: Router<AppState>,
+    table: Vec<(&'static str, &'static str)>,
+}
+
+impl Routes {
+    fn add(mut self, method: &'static str, path: &'static str, m: MethodRouter<AppState>) -> Self {
+        self.table.push((method, path));
+        if method == "get" {
+            // axum answers HEAD on every GET route.
+            self.table.push(("head", path));
+        }
+        self.router = self.router.route(path, m);
+        self
+    }
+}
+
+fn routes() -> Routes {
+    use self::{admin as a, applicants as ap, documents as d};
+    let upload = post(d::upload).layer(DefaultBodyLimit::disable());
+    Routes {
+        router: Router::new(),
+        table: Vec::new(),
+    }
+    .add("post", "/v1/applicants/{applicant}/documents", upload)
+    .add("get", "/v1/applicants/{applicant}/documents", get(d::list))
+    .add("get", "/v1/documents/{id}", get(d::download))
+    .add("get", "/v1/documents/{id}/metadata", get(d::metadata))
+    .add("delete", "/v1/documents/{id}", delete(d::delete))
+    .add(
+        "put",
+        "/v1/documents/{id}/legal-hold",
+        put(d::document_hold),
+    )
+    .add(
+        "delete",
+        "/v1/documents/{id}/legal-hold",
+        delete(d::document_hold),
+    )
+    .add(
+        "post",
+        "/v1/documents/{id}/share-links",
+        post(d::create_share_link),
+    )
+    .add(
+        "delete",
+        "/v1/share-links/{id}",
+        delete(d::revoke_share_link),
+    )
+    .add("get", "/v1/shared/{token}", get(d::shared))
+    .add("post", "/v1/applicants/{applicant}/close", post(ap::close))
+    .add("delete", "/v1/applicants/{applicant}", delete(ap::erase))
+    .add("get", "/v1/applicants/{applicant}/export", get(ap::export))
+    .add(
+        "put",
+        "/v1/applicants/{applicant}/legal-hold",
+        put(ap::hold),
+    )
+    .add(
+        "delete",
+        "/v1/applicants/{applicant}/legal-hold",
+        delete(ap::hold),
+    )
+    .add("get", "/v1/retention-policy", get(a::get_policy))
+    .add("put", "/v1/retention-policy", put(a::put_policy))
+    .add("post", "/v1/purge", post(a::purge))
+    .add("post", "/v1/api-keys", post(a::create_api_key))
+    .add("delete", "/v1/api-keys/{id}", delete(a::revoke_api_key))
+    .add("get", "/v1/audit", get(a::audit))
+    .add("get", "/v1/audit/verify", get(a::verify))
+    .add("get", "/openapi.json", get(openapi))
+    .add("get", "/healthz", get(healthz))
+    .add("get", "/readyz", get(readyz))
+    .add("get", "/metrics", get(metrics_route))
+}
+
+/// Every (method, path) the router serves.
+#[cfg(test)]
+pub(crate) fn route_table() -> Vec<(&'static str, &'static str)> {
+    routes().table
+}
+
+/// The application: routes, fallbacks and the framing middleware.
+pub(crate) fn app(state: AppState) -> Router {
+    routes()
+        .router
+        .fallback(|| async { Problem::NotFound })
+        .method_not_allowed_fallback(|| async { Problem::MethodNotAllowed })
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            tracing::error!("a handler panicked");
+            Problem::Internal.into_response()
+        }))
+        .layer(middleware::from_fn_with_state(state.clone(), frame))
+        .with_state(state)
+}
+
+/// Reads a JSON body: `application/json` only (415), at most
+/// `max_json_bytes` (413), well-formed and with no unknown fields (400).
+pub(crate) async fn json_body<T: DeserializeOwned>(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<T> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(sniff::essence);
+    if ct.as_deref() != Some("application/json") {
+        return Err(Problem::UnsupportedMediaType("expected application/json"));
+    }
+    let bytes = axum::body::to_bytes(body, state.settings.max_json_bytes)
+        .await
+        .map_err(|e| {
+            let mut src: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+            while let Some(s) = src {
+                if s.is::<http_body_util::LengthLimitError>() {
+                    return Problem::TooLarge;
+                }
+                src = s.source();
+            }
+            Problem::UploadInterrupted
+        })?;
+    serde_json::from_slice(&bytes).map_err(|_| Problem::BadRequest("malformed JSON body"))
+}
+
+async fn openapi() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        OPENAPI,
+    )
+        .into_response()
+}
+
+async fn healthz() -> Response {
+    axum::Json(serde_json::json!({ "status": "ok" })).into_response()
+}
+
+async fn readyz(State(state): State<AppState>) -> ApiResult<Response> {
+    state.vault.check_ready().await.map_err(|e| {
+        tracing::warn!(error = %e, "not ready");
+        Problem::Unavailable
+    })?;
+    Ok(axum::Json(serde_json::json!({ "status": "ready" })).into_response())
+}
+
+async fn metrics_route(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// The client address of a request: the trusted proxy header's last
+/// (nearest) entry when configured, else the TCP peer.
+fn client_addr(state: &AppState, req: &Request) -> IpAddr {
+    let peer = req
+        .extensions()
+        .get::<PeerAddr>()
+        .map(|p| p.0.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let Some(name) = &state.settings.trusted_proxy_header else {
+        return peer;
+    };
+    req.headers()
+        .get(name.as_str())
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(peer)
+}
+
+/// Frames every request: id, per-client limit, security headers,
+/// problem+json for every error, a log line and metrics.
+async fn frame(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let request_id = uuid::Uuid::new_v4().simple().to_string();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let client = client_addr(&state, &req);
+    req.extensions_mut().insert(ClientAddr(client));
+    state.metrics.start();
+    let mut resp = match state.limiter.check_client(client) {
+        Ok(()) => next.run(req).await,
+        Err(p) => p.into_response(),
+    };
+    let status = resp.status();
+    // Rejections from axum's own extractors come as text: turn them into
+    // problems too.
+    let is_problem = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if status.as_u16() >= 400 && !is_problem {
+        resp = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => Problem::TooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                Problem::UnsupportedMediaType("unsupported media type")
+            }
+            StatusCode::NOT_FOUND => Problem::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => Problem::MethodNotAllowed,
+            s if s.is_client_error() => Problem::BadRequest("malformed request"),
+            _ => Problem::Internal,
+        }
+        .into_response();
+    }
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        h.insert("x-request-id", v);
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("private, no-store"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; sandbox"),
+    );
+    if state.tls {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let status = resp.status().as_u16();
+    state
+        .metrics
+        .finish(method.as_str(), &route, status, seconds);
+    // No URI, no ids, no client address in logs: the route template only.
+    tracing::info!(
+        request_id = %request_id,
+        method = %method,
+        route = %route,
+        status,
+        ms = (seconds * 1000.0) as u64,
+        "request"
+    );
+    resp
+}
+
+fn tls_acceptor(settings: &Settings) -> Result<Option<TlsAcceptor>, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let Some(tls) = &settings.tls else {
+        return Ok(None);
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert)
+        .and_then(|i| i.collect::<Result<_, _>>())
+        .map_err(|e| format!("TLS certificate {}: {e}", tls.cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(&tls.key).map_err(|_| {
+        format!(
+            "TLS private key {}: unreadable or not PEM",
+            tls.key.display()
+        )
+    })?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
+        .map_err(|e| format!("TLS configuration: {e}"))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Some(TlsAcceptor::from(Arc::new(config))))
+}
+
+/// Binds the listener (reporting problems before anything is served).
+pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+}
+
+/// Serves until `shutdown` resolves, then stops accepting and waits (up to
+/// the grace period) for in-flight requests to finish.
+pub(crate) async fn serve(
+    vault: Vault,
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), String> {
+    let tls = tls_acceptor(&settings)?;
+    let state = AppState {
+        vault,
+        limiter: Limiter::new(
+            settings.rate_per_key,
+            settings.burst_per_key,
+            settings.rate_per_client,
+            settings.burst_per_client,
+        ),
+        metrics: Metrics::default(),
+        tls: tls.is_some(),
+        settings: Arc::new(settings),
+    };
+    let settings = state.settings.clone();
+    let app = app(state);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_timeout());
+    builder.http2().timer(TokioTimer::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let svc = tower::ServiceExt::map_request(
+            app.clone(),
+            move |mut req: Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(PeerAddr(peer));
+                req
+            },
+        );
+        let svc = TowerToHyperService::new(svc);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
+        let handshake_timeout = settings.header_timeout();
+        tokio::spawn(async move {
+            match tls {
+                None => {
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), svc);
+                    let _ = watcher.watch(conn.into_owned()).await;
+                }
+                Some(acceptor) => {
+                    let stream =
+                        match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                            Ok(Ok(s)) => s,
+                            _ => return,
+                        };
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+                    let _ = watcher.watch(conn.into_owned()).await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: finishing in-flight requests");
+    let grace = std::time::Duration::from_secs(settings.shutdown_grace_seconds);
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(grace) => tracing::warn!("grace period over; closing remaining connections"),
+    }
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The OpenAPI document and the router agree exactly.
+    #[test]
+    fn openapi_lists_every_route() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+        let mut documented = std::collections::BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                if ["get", "put", "post", "delete", "head", "patch", "options"]
+                    .contains(&method.as_str())
+                {
+                    documented.insert((method.clone(), path.clone()));
+                }
+            }
+        }
+        let routed: std::collections::BTreeSet<(String, String)> = route_table()
+            .into_iter()
+            .map(|(m, p)| (m.to_owned(), p.to_owned()))
+            .collect();
+        let missing: Vec<_> = routed.difference(&documented).collect();
+        let extra: Vec<_> = documented.difference(&routed).collect();
+        assert!(
+            missing.is_empty(),
+            "routes missing from openapi.json: {missing:?}"
+        );
+        assert!(
+            extra.is_empty(),
+            "openapi.json documents routes that do not exist: {extra:?}"
+        );
+    }
+}
