@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use common::probe::{Probe, ProbeState};
-use common::{Fixture, Kind, TEST_SEGMENT, body, collect, content, drain};
+use common::{Fixture, Kind, S3ConfigExt, TEST_SEGMENT, body, collect, content, drain};
 use futures::{StreamExt, stream};
 use object_store::ObjectStore;
 use sha2::{Digest, Sha256};

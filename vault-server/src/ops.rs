@@ -42,10 +42,19 @@ pub(crate) async fn run(config: &Path, json: bool, command: &Command) -> Result<
                 return Err("--as-of is in the future: that would purge documents before they are due (use --dry-run to preview)".into());
             }
             let vault = open(config).await?;
+            let bar = progress(
+                json,
+                if *dry_run {
+                    "listing what is due"
+                } else {
+                    "purging"
+                },
+            );
             let reports = vault
                 .purge_all(as_of, *dry_run, &actor)
                 .await
                 .map_err(|e| e.to_string())?;
+            bar.finish_and_clear();
             let total: usize = reports.iter().map(|(_, r)| r.documents.len()).sum();
             let held: u64 = reports.iter().map(|(_, r)| r.held).sum();
             let value = serde_json::json!({
@@ -116,10 +125,12 @@ pub(crate) async fn run(config: &Path, json: bool, command: &Command) -> Result<
                 .map_err(|e| format!("cannot create {}: {}", output.display(), e.kind()))?;
             let mut body = export.body;
             let mut bytes = 0u64;
+            let bar = progress(json, &format!("exporting {} document(s)", export.documents));
             while let Some(chunk) = body.next().await {
                 match chunk {
                     Ok(c) => {
                         bytes += c.len() as u64;
+                        bar.set_position(bytes);
                         file.write_all(&c).map_err(|e| e.to_string())?;
                     }
                     Err(e) => {
@@ -130,6 +141,7 @@ pub(crate) async fn run(config: &Path, json: bool, command: &Command) -> Result<
                 }
             }
             file.sync_all().map_err(|e| e.to_string())?;
+            bar.finish_and_clear();
             emit(
                 json,
                 serde_json::json!({ "documents": export.documents, "bytes": bytes, "output": output }),
@@ -150,10 +162,12 @@ pub(crate) async fn run(config: &Path, json: bool, command: &Command) -> Result<
             let vault = Vault::open(c.vault_config().map_err(|e| e.to_string())?)
                 .await
                 .map_err(|e| e.to_string())?;
+            let bar = progress(json, "rewrapping keys");
             let report = vault
                 .rotate_root_key(&actor)
                 .await
                 .map_err(|e| e.to_string())?;
+            bar.finish_and_clear();
             let provider = FileKeyProvider::load(&key_file).map_err(|e| e.to_string())?;
             let mut retirable = vec![];
             for v in vault_core::keys::KeyProvider::versions(&provider) {
@@ -174,10 +188,12 @@ pub(crate) async fn run(config: &Path, json: bool, command: &Command) -> Result<
         }
         Command::Sweep { grace_seconds } => {
             let vault = open(config).await?;
+            let bar = progress(json, "sweeping");
             let r = vault
                 .sweep(std::time::Duration::from_secs(*grace_seconds))
                 .await
                 .map_err(|e| e.to_string())?;
+            bar.finish_and_clear();
             emit(
                 json,
                 serde_json::json!({ "pending_rows": r.pending_rows, "orphan_blobs": r.orphan_blobs, "staging_files": r.staging_files }),
@@ -333,4 +349,24 @@ fn init_tracing(json: bool) {
     } else {
         builder.with_ansi(false).try_init()
     };
+}
+
+/// A progress indicator on stderr when it is a terminal and the output is
+/// not JSON; hidden otherwise. Counts bytes when positions are set, spins
+/// otherwise.
+fn progress(json: bool, message: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if json || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {msg} {bytes} ({bytes_per_sec}) {elapsed}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.set_message(message.to_owned());
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
 }

@@ -46,7 +46,7 @@ pub(crate) fn parse_document(s: &str) -> ApiResult<DocumentId> {
     DocumentId::parse(s).map_err(|_| Problem::BadRequest("malformed document id"))
 }
 
-fn header_str<'a>(h: &'a HeaderMap, name: header::HeaderName) -> ApiResult<Option<&'a str>> {
+fn header_str(h: &HeaderMap, name: header::HeaderName) -> ApiResult<Option<&str>> {
     h.get(name)
         .map(|v| {
             v.to_str()

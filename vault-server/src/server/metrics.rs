@@ -7,9 +7,12 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// (method, route template, status) → (count, total seconds).
+type RequestCounts = BTreeMap<(String, String, u16), (u64, f64)>;
+
 #[derive(Debug, Default)]
 struct Inner {
-    requests: Mutex<BTreeMap<(String, String, u16), (u64, f64)>>,
+    requests: Mutex<RequestCounts>,
     in_flight: AtomicI64,
     upload_bytes: AtomicU64,
     download_bytes: AtomicU64,

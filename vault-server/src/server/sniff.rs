@@ -44,6 +44,13 @@ fn looks_active(head: &[u8]) -> bool {
             return true;
         }
     }
+    // Executable headers, however short the file.
+    if head.starts_with(b"\x7fELF")
+        || head.starts_with(b"MZ")
+        || head.starts_with(b"\xcf\xfa\xed\xfe")
+    {
+        return true;
+    }
     let start: Vec<u8> = head
         .iter()
         .skip_while(|b| b.is_ascii_whitespace() || **b == 0xEF || **b == 0xBB || **b == 0xBF)
