@@ -67,7 +67,7 @@ big="$work/big.pdf"
 bytes=$(stat -c %s "$big")
 rss_idle=$(peak_kib "$VPID")
 
-t() { curl -sS -o "$2" -w '%{http_code} %{time_total}' "${@:3}" "$1"; }
+t() { curl -sS -o "$2" -w '%{http_code} %{time_total}\n' "${@:3}" "$1"; }
 mbps() { awk -v b="$bytes" -v s="$1" 'BEGIN { printf "%.0f", b / s / 1048576 }'; }
 
 read -r code up_v < <(t "$VAULT/v1/applicants/bench/documents?category=bank_statement" "$work/up.json" -X POST -T "$big" -H "Authorization: Bearer $agent" -H 'Content-Type: application/pdf')
@@ -119,8 +119,8 @@ cat <<TABLE
 | download | $(mbps "$down_v") MiB/s | $(mbps "$down_c") MiB/s | $(mbps "$down_p") MiB/s |
 | server peak RSS | $(( rss_big / 1024 )) MiB (idle $(( rss_idle / 1024 )) MiB) | | $(( rss_plain / 1024 )) MiB |
 
-- HTTP upload / core put: $(ratio "$up_c" "$up_v")x; HTTP download / core get: $(ratio "$down_c" "$down_v")x
-- vault upload / bare upload: $(ratio "$up_p" "$up_v")x; vault download / bare download: $(ratio "$down_p" "$down_v")x
+- throughput, HTTP upload / core put: $(ratio "$up_c" "$up_v")x; HTTP download / core get: $(ratio "$down_c" "$down_v")x
+- throughput, vault upload / bare upload: $(ratio "$up_p" "$up_v")x; vault download / bare download: $(ratio "$down_p" "$down_v")x
 
 | 200 KiB uploads, 16 connections, ${DURATION} s | uploads/s | p50 | p99 |
 |---|---|---|---|

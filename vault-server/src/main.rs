@@ -49,7 +49,7 @@ pub(crate) enum Command {
     /// finish in-flight requests.
     Serve {
         /// Address to listen on (overrides `[server] listen`).
-        #[arg(long)]
+        #[arg(long, env = "VAULT_LISTEN")]
         listen: Option<std::net::SocketAddr>,
     },
     /// Tenants (leasing companies).
