@@ -617,11 +617,7 @@ async fn every_endpoint(b: Backend) {
         send(&s, None, Method::GET, "/readyz", None).await.status(),
         200
     );
-    let m = send(&s, None, Method::GET, "/metrics", None)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let m = metrics(&s).await;
     assert!(
         m.contains(
             "vault_http_requests_total{method=\"GET\",route=\"/v1/documents/{id}\",status=\"200\"}"
@@ -629,6 +625,21 @@ async fn every_endpoint(b: Backend) {
         "{m}"
     );
     assert!(!m.contains("app-1"), "metrics carry no ids");
+    let odd = Method::from_bytes(b"FROBNICATE").unwrap();
+    assert_eq!(
+        s.http
+            .request(odd, s.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        405
+    );
+    let m = metrics(&s).await;
+    assert!(
+        !m.contains("FROBNICATE") && m.contains("method=\"other\""),
+        "{m}"
+    );
     let o = send(&s, None, Method::GET, "/openapi.json", None)
         .await
         .json_ok()
@@ -1522,6 +1533,69 @@ async fn share_links(b: Backend) {
         (404, "not-found".into())
     );
 
+    // Answers that serve no bytes use no view: HEAD, 304, 400, 416.
+    let l = mk(600, 1).await;
+    let url = l["url"].as_str().unwrap().to_owned();
+    let get = |h: Option<(&'static str, String)>| {
+        let mut r = s.http.get(s.url(&url));
+        if let Some((k, v)) = h {
+            r = r.header(k, v);
+        }
+        r.send()
+    };
+    assert_eq!(
+        get(Some(("range", "bytes=oops".into())))
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    assert_eq!(
+        get(Some(("range", format!("bytes={}-", data.len()))))
+            .await
+            .unwrap()
+            .status(),
+        416
+    );
+    assert_eq!(
+        get(Some(("if-none-match", format!("\"{id}\""))))
+            .await
+            .unwrap()
+            .status(),
+        304
+    );
+    assert_eq!(s.http.head(s.url(&url)).send().await.unwrap().status(), 200);
+    assert_eq!(
+        get(None).await.unwrap().status(),
+        200,
+        "the one view is still there"
+    );
+    assert_eq!(get(None).await.unwrap().status(), 410);
+
+    // Concurrent redemptions never exceed max_views.
+    let l = mk(600, 3).await;
+    let url = l["url"].as_str().unwrap().to_owned();
+    let statuses: Vec<u16> = futures::future::join_all((0..10).map(|_| async {
+        s.http
+            .get(s.url(&url))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }))
+    .await;
+    assert_eq!(
+        statuses.iter().filter(|&&x| x == 200).count(),
+        3,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|&&x| x == 410).count(),
+        7,
+        "{statuses:?}"
+    );
+
     // Revocation.
     let l = mk(600, 10).await;
     let url = l["url"].as_str().unwrap().to_owned();
@@ -1629,6 +1703,16 @@ async fn misbehaving_clients(b: Backend) {
         let text = String::from_utf8_lossy(&buf[..n]);
         assert!(n == 0 || text.starts_with("HTTP/1.1 408"), "{text}");
         assert!(start.elapsed() < Duration::from_secs(9));
+    }
+    // A JSON body that stalls is cut off too.
+    {
+        let mut c = TcpStream::connect(&addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.write_all(format!("POST /v1/api-keys HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"ro", s.admin).as_bytes()).unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = c.read(&mut buf).unwrap_or(0);
+        let text = String::from_utf8_lossy(&buf[..n]);
+        assert!(n == 0 || text.starts_with("HTTP/1.1 408"), "{text}");
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
@@ -1889,4 +1973,47 @@ async fn tampered_bytes_are_never_served() {
         Ok(r) if r.status() == 206 => assert!(r.bytes().await.is_err()),
         Ok(r) => assert_eq!(problem(r).await, (500, "integrity".into())),
     }
+}
+
+/// Idle sockets cannot pile up: past `max_connections` new ones are
+/// closed on arrival, and silent ones are closed by the header timer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_capped_and_timed_out() {
+    let settings = format!("{}max_connections = 2\n", support::TEST_SERVER);
+    let s = Server::with_settings(Backend::SqliteLocal, &settings);
+    let addr = s.addr();
+    let idle: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut third = TcpStream::connect(&addr).unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = third.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut buf = [0u8; 64];
+    assert_eq!(
+        third.read(&mut buf).unwrap_or(0),
+        0,
+        "a connection past the cap is closed"
+    );
+    // The silent ones are closed by the header timer (2 s here).
+    for mut c in idle {
+        c.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+        let start = std::time::Instant::now();
+        let n = c.read(&mut buf).unwrap_or(0);
+        assert!(n == 0 || buf.starts_with(b"HTTP/1.1 408"));
+        assert!(start.elapsed() < Duration::from_secs(7));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        send(&s, None, Method::GET, "/healthz", None).await.status(),
+        200
+    );
+}
+
+async fn metrics(s: &Server) -> String {
+    send(s, None, Method::GET, "/metrics", None)
+        .await
+        .text()
+        .await
+        .unwrap()
 }

@@ -58,7 +58,7 @@ fn header_str(h: &HeaderMap, name: header::HeaderName) -> ApiResult<Option<&str>
 /// The request body as a stream that fails with `TimedOut` when the
 /// client stalls longer than `idle`, and `ConnectionAborted` when it breaks
 /// off.
-fn body_stream(
+pub(crate) fn body_stream(
     body: Body,
     idle: std::time::Duration,
 ) -> BoxStream<'static, vault_core::Result<Bytes>> {
@@ -224,8 +224,9 @@ pub(crate) async fn serve(
         *resp.status_mut() = status;
         document_headers(resp.headers_mut(), &info, &etag);
         if !not_modified {
-            resp.headers_mut()
-                .insert(header::CONTENT_LENGTH, HeaderValue::from(info.size));
+            let h = resp.headers_mut();
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(info.size));
+            insert_digest(h, &info);
         }
         return Ok(resp);
     }
@@ -264,12 +265,19 @@ pub(crate) async fn serve(
         )) {
             h.insert(header::CONTENT_RANGE, v);
         }
-    } else if let Some(sha) = &download.info.sha256 {
+    } else {
+        insert_digest(h, &download.info);
+    }
+    Ok(resp)
+}
+
+/// `Repr-Digest` of the whole plaintext, when it was recorded.
+fn insert_digest(h: &mut HeaderMap, info: &DocumentInfo) {
+    if let Some(sha) = &info.sha256 {
         if let Ok(v) = HeaderValue::from_str(&headers::digest_header(sha)) {
             h.insert("repr-digest", v);
         }
     }
-    Ok(resp)
 }
 
 fn document_headers(h: &mut HeaderMap, info: &DocumentInfo, etag: &str) {
@@ -405,17 +413,32 @@ pub(crate) async fn revoke_share_link(
 }
 
 /// `GET /v1/shared/{token}`: no API key; the token is the capability.
+/// A view is used only by a GET that serves bytes: a malformed or
+/// unsatisfiable range, a `304`, a `HEAD` or a deleted document use none.
 pub(crate) async fn shared(
     State(state): State<AppState>,
     Path(token): Path<String>,
     method: Method,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let shared = state
-        .vault
-        .redeem_share_link(&token, method != Method::HEAD)
-        .await?;
-    let mut resp = serve(&state, &shared.tenant, shared.document, &method, &headers).await?;
+    let range = header_str(&headers, header::RANGE)?
+        .map(|v| headers::parse_range(v).map_err(Problem::BadRequest))
+        .transpose()?;
+    let link = state.vault.redeem_share_link(&token, false).await?;
+    let etag = headers::etag(&link.document);
+    let not_modified =
+        header_str(&headers, header::IF_NONE_MATCH)?.is_some_and(|v| headers::none_match(v, &etag));
+    let serves_bytes = method != Method::HEAD && !not_modified;
+    if serves_bytes {
+        let info = link.tenant.head(link.document).await?;
+        if let Some(r) = range {
+            r.resolve(info.size)
+                .ok_or(Problem::RangeNotSatisfiable(info.size))?;
+        }
+        // Now use the view (atomically; it may have run out meanwhile).
+        state.vault.redeem_share_link(&token, true).await?;
+    }
+    let mut resp = serve(&state, &link.tenant, link.document, &method, &headers).await?;
     resp.headers_mut().insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),

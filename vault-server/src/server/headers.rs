@@ -48,6 +48,9 @@ impl ByteRange {
     /// The half-open range within a document of `size` bytes, or `None`
     /// when unsatisfiable (416).
     pub(crate) fn resolve(self, size: u64) -> Option<std::ops::Range<u64>> {
+        if size == 0 {
+            return None;
+        }
         match self {
             ByteRange::From(a, _) if a >= size => None,
             ByteRange::From(a, end) => Some(a..end.map_or(size, |e| e.saturating_add(1).min(size))),
@@ -189,6 +192,7 @@ mod tests {
         assert_eq!(ByteRange::From(5, None).resolve(5), None);
         assert_eq!(ByteRange::Suffix(10).resolve(5), Some(0..5));
         assert_eq!(ByteRange::Suffix(0).resolve(5), None);
+        assert_eq!(ByteRange::Suffix(5).resolve(0), None);
     }
 
     #[test]

@@ -76,8 +76,17 @@ impl Limiter {
             .map_err(Problem::RateLimited)
     }
 
+    /// One bucket per IPv4 address and per IPv6 /64 (a single host
+    /// usually holds a whole /64).
     pub(crate) fn check_client(&self, ip: IpAddr) -> Result<(), Problem> {
-        self.clients.take(&ip).map_err(Problem::RateLimited)
+        let key = match ip {
+            IpAddr::V4(_) => ip,
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+            },
+        };
+        self.clients.take(&key).map_err(Problem::RateLimited)
     }
 }
 
@@ -93,5 +102,13 @@ mod tests {
         }
         assert_eq!(b.take(&1), Err(1));
         assert!(b.take(&2).is_ok(), "buckets are per key");
+    }
+
+    #[test]
+    fn ipv6_clients_share_a_bucket_per_64() {
+        let l = Limiter::new(1.0, 1.0, 0.001, 1.0);
+        assert!(l.check_client("2001:db8::1".parse().unwrap()).is_ok());
+        assert!(l.check_client("2001:db8::ffff:1".parse().unwrap()).is_err());
+        assert!(l.check_client("2001:db8:0:1::1".parse().unwrap()).is_ok());
     }
 }

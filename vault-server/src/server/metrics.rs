@@ -18,17 +18,28 @@ struct Inner {
     download_bytes: AtomicU64,
 }
 
+/// One request in flight (decremented on drop, however the request ends).
+#[derive(Debug)]
+pub(crate) struct InFlight(Arc<Inner>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Shared counters; cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Metrics(Arc<Inner>);
 
 impl Metrics {
-    pub(crate) fn start(&self) {
+    /// Counts a request in flight until the guard is dropped.
+    pub(crate) fn in_flight(&self) -> InFlight {
         self.0.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.0.clone())
     }
 
     pub(crate) fn finish(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
         let mut m = self.0.requests.lock().unwrap_or_else(|p| p.into_inner());
         let e = m
             .entry((method.to_owned(), route.to_owned(), status))

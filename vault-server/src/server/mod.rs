@@ -31,7 +31,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post, put};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use serde::de::DeserializeOwned;
 use tokio::net::TcpListener;
@@ -54,6 +53,9 @@ pub(crate) struct AppState {
     pub(crate) settings: Arc<Settings>,
     pub(crate) limiter: Limiter,
     pub(crate) metrics: Metrics,
+    /// The last audit verification and when it ran (reused for a while:
+    /// verifying reads the whole log).
+    pub(crate) verified: Arc<tokio::sync::Mutex<Option<(Instant, serde_json::Value)>>>,
     tls: bool,
 }
 
@@ -177,18 +179,23 @@ pub(crate) async fn json_body<T: DeserializeOwned>(
     if ct.as_deref() != Some("application/json") {
         return Err(Problem::UnsupportedMediaType("expected application/json"));
     }
-    let bytes = axum::body::to_bytes(body, state.settings.max_json_bytes)
-        .await
-        .map_err(|e| {
-            let mut src: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-            while let Some(s) = src {
-                if s.is::<http_body_util::LengthLimitError>() {
-                    return Problem::TooLarge;
-                }
-                src = s.source();
-            }
-            Problem::UploadInterrupted
-        })?;
+    let max = state.settings.max_json_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(Problem::TooLarge);
+    }
+    let mut stream = documents::body_stream(body, state.settings.body_idle_timeout());
+    let mut bytes = Vec::new();
+    while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
+        let chunk = chunk?;
+        if bytes.len() + chunk.len() > max {
+            return Err(Problem::TooLarge);
+        }
+        bytes.extend_from_slice(&chunk);
+    }
     serde_json::from_slice(&bytes).map_err(|_| Problem::BadRequest("malformed JSON body"))
 }
 
@@ -237,8 +244,11 @@ fn client_addr(state: &AppState, req: &Request) -> IpAddr {
     let Some(name) = &state.settings.trusted_proxy_header else {
         return peer;
     };
+    // The last line, then its last entry: what the trusted proxy appended.
     req.headers()
-        .get(name.as_str())
+        .get_all(name.as_str())
+        .iter()
+        .next_back()
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.rsplit(',').next())
         .and_then(|v| v.trim().parse().ok())
@@ -258,7 +268,8 @@ async fn frame(State(state): State<AppState>, mut req: Request, next: Next) -> R
         .unwrap_or_else(|| "unmatched".into());
     let client = client_addr(&state, &req);
     req.extensions_mut().insert(ClientAddr(client));
-    state.metrics.start();
+    // Counted out even if the request is dropped mid-way (a client reset).
+    let in_flight = state.metrics.in_flight();
     let mut resp = match state.limiter.check_client(client) {
         Ok(()) => next.run(req).await,
         Err(p) => p.into_response(),
@@ -305,9 +316,13 @@ async fn frame(State(state): State<AppState>, mut req: Request, next: Next) -> R
     }
     let seconds = start.elapsed().as_secs_f64();
     let status = resp.status().as_u16();
-    state
-        .metrics
-        .finish(method.as_str(), &route, status, seconds);
+    // Only known methods become labels: a client cannot mint new series.
+    let method = match method.as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "PATCH" | "OPTIONS") => m,
+        _ => "other",
+    };
+    drop(in_flight);
+    state.metrics.finish(method, &route, status, seconds);
     // No URI, no ids, no client address in logs: the route template only.
     tracing::info!(
         request_id = %request_id,
@@ -369,18 +384,14 @@ pub(crate) async fn serve(
             settings.burst_per_client,
         ),
         metrics: Metrics::default(),
+        verified: Arc::default(),
         tls: tls.is_some(),
         settings: Arc::new(settings),
     };
     let settings = state.settings.clone();
     let app = app(state);
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(settings.header_timeout());
-    builder.http2().timer(TokioTimer::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let connections = Arc::new(tokio::sync::Semaphore::new(settings.max_connections.max(1)));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -394,6 +405,13 @@ pub(crate) async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // Past the cap, new connections are closed at once rather than
+        // queued: a flood of idle sockets cannot exhaust descriptors.
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            tracing::warn!("connection limit reached; refusing a connection");
+            drop(tcp);
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let svc = tower::ServiceExt::map_request(
             app.clone(),
@@ -403,24 +421,23 @@ pub(crate) async fn serve(
             },
         );
         let svc = TowerToHyperService::new(svc);
-        let builder = builder.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();
-        let handshake_timeout = settings.header_timeout();
+        let settings = settings.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             match tls {
-                None => {
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), svc);
-                    let _ = watcher.watch(conn.into_owned()).await;
-                }
+                None => serve_connection(tcp, false, svc, &settings, watcher).await,
                 Some(acceptor) => {
                     let stream =
-                        match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                        match tokio::time::timeout(settings.header_timeout(), acceptor.accept(tcp))
+                            .await
+                        {
                             Ok(Ok(s)) => s,
                             _ => return,
                         };
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-                    let _ = watcher.watch(conn.into_owned()).await;
+                    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                    serve_connection(stream, h2, svc, &settings, watcher).await;
                 }
             }
         });
@@ -433,6 +450,41 @@ pub(crate) async fn serve(
         () = tokio::time::sleep(grace) => tracing::warn!("grace period over; closing remaining connections"),
     }
     Ok(())
+}
+
+/// Serves one connection: HTTP/1.1, whose header-read timer runs from
+/// the connection's start, or HTTP/2 when TLS negotiated it, with
+/// keep-alive pings that close dead or silent peers.
+async fn serve_connection<I, S>(
+    io: I,
+    h2: bool,
+    svc: S,
+    settings: &Settings,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<
+            Request<hyper::body::Incoming>,
+            Response = Response,
+            Error = std::convert::Infallible,
+        > + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let io = TokioIo::new(io);
+    if h2 {
+        let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        b.timer(TokioTimer::new())
+            .keep_alive_interval(Some(settings.header_timeout()))
+            .keep_alive_timeout(settings.header_timeout())
+            .max_concurrent_streams(64);
+        let _ = watcher.watch(b.serve_connection(io, svc)).await;
+    } else {
+        let mut b = hyper::server::conn::http1::Builder::new();
+        b.timer(TokioTimer::new())
+            .header_read_timeout(settings.header_timeout());
+        let _ = watcher.watch(b.serve_connection(io, svc)).await;
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -39,6 +39,8 @@ pub(crate) struct Settings {
     pub(crate) shutdown_grace_seconds: u64,
     /// Compute and record every upload's SHA-256 (returned as `sha256`).
     pub(crate) compute_sha256: bool,
+    /// Open connections served at once; more are closed on arrival.
+    pub(crate) max_connections: usize,
 }
 
 /// Certificate chain and private key, PEM.
@@ -65,6 +67,7 @@ impl Default for Settings {
             body_idle_timeout_seconds: 30,
             shutdown_grace_seconds: 30,
             compute_sha256: true,
+            max_connections: 1024,
         }
     }
 }

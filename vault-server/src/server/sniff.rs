@@ -71,6 +71,15 @@ fn looks_active(head: &[u8]) -> bool {
     .any(|p| start.starts_with(p))
 }
 
+/// Media types a browser would render or run: markup, XML, scripts.
+fn active_type(essence: &str) -> bool {
+    essence.ends_with("/xml")
+        || essence.ends_with("+xml")
+        || ["html", "script", "xsl", "xml-dtd"]
+            .iter()
+            .any(|w| essence.contains(w))
+}
+
 /// Checks `head` (the first up to [`SNIFF_LEN`] bytes; all of them for a
 /// shorter document) against the declared type and the category.
 pub(crate) fn check(category: Category, declared: &str, head: &[u8]) -> Result<(), &'static str> {
@@ -78,16 +87,7 @@ pub(crate) fn check(category: Category, declared: &str, head: &[u8]) -> Result<(
     if declared.contains(['\r', '\n']) {
         return Err("malformed content type");
     }
-    if looks_active(head)
-        || matches!(
-            declared.as_str(),
-            "text/html"
-                | "application/xhtml+xml"
-                | "image/svg+xml"
-                | "application/javascript"
-                | "text/javascript"
-        )
-    {
+    if looks_active(head) || active_type(&declared) {
         return Err("executable content, scripts and markup are not accepted");
     }
     if category == Category::Other {
@@ -127,6 +127,16 @@ mod tests {
         assert!(check(Category::Other, "application/octet-stream", ELF).is_err());
         assert!(check(Category::Other, "text/plain", b"  <!DOCTYPE html>").is_err());
         assert!(check(Category::Other, "text/html", b"hi").is_err());
+        for t in [
+            "text/xml",
+            "application/xml",
+            "application/x-javascript",
+            "text/xsl",
+            "application/rss+xml",
+            "application/ecmascript",
+        ] {
+            assert!(check(Category::Other, t, b"hi").is_err(), "{t}");
+        }
         assert!(check(Category::PayStub, "application/pdf", b"").is_err());
     }
 }
