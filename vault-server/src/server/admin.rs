@@ -14,7 +14,7 @@ use vault_core::retention::RetentionPolicy;
 
 use super::access::{Caller, Op};
 use super::problem::{ApiResult, Problem};
-use super::{AppState, json_body};
+use super::{AppState, Whole, json_body};
 use crate::time::{now_ms, parse_time, rfc3339};
 
 fn policy_json(p: &RetentionPolicy) -> serde_json::Value {
@@ -33,8 +33,8 @@ pub(crate) async fn get_policy(caller: Caller) -> ApiResult<Response> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PolicyBody {
-    inactivity_days: u32,
-    retain_days: BTreeMap<String, u32>,
+    inactivity_days: Whole<u32>,
+    retain_days: BTreeMap<String, Whole<u32>>,
 }
 
 /// `PUT /v1/retention-policy`: replaces the policy (categories left out
@@ -48,14 +48,14 @@ pub(crate) async fn put_policy(
     let tenant = caller.tenant_for(Op::WritePolicy).await?;
     let b: PolicyBody = json_body(&state, &headers, body).await?;
     let mut policy = RetentionPolicy {
-        inactivity_days: b.inactivity_days,
+        inactivity_days: b.inactivity_days.0,
         ..RetentionPolicy::default()
     };
     for (name, days) in b.retain_days {
         let c: Category = name
             .parse()
             .map_err(|_| Problem::BadRequest("unknown category"))?;
-        policy.retain_days.insert(c, days);
+        policy.retain_days.insert(c, days.0);
     }
     tenant.set_retention_policy(&policy).await?;
     Ok(Json(policy_json(&tenant.retention_policy().await?)).into_response())
@@ -71,7 +71,14 @@ struct PurgeBody {
 
 fn time_value(v: &serde_json::Value) -> ApiResult<i64> {
     match v {
-        serde_json::Value::Number(n) => n.as_i64().ok_or(Problem::BadRequest("malformed time")),
+        serde_json::Value::Number(n) => n
+            .as_i64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0)
+                    .map(|f| f as i64)
+            })
+            .ok_or(Problem::BadRequest("malformed time")),
         serde_json::Value::String(s) => {
             parse_time(s).map_err(|_| Problem::BadRequest("malformed time"))
         }

@@ -19,7 +19,7 @@ use vault_core::vault::{DocumentInfo, ListCursor, PutRequest, Tenant};
 use super::access::{Caller, Op};
 use super::headers::{self, ByteRange};
 use super::problem::{ApiResult, Problem};
-use super::{AppState, json_body, sniff};
+use super::{AppState, Whole, json_body, sniff};
 use crate::time::rfc3339;
 
 /// The API's JSON form of a document's metadata.
@@ -359,8 +359,8 @@ pub(crate) async fn document_hold(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewShareLink {
-    ttl_seconds: u64,
-    max_views: u32,
+    ttl_seconds: Whole<u64>,
+    max_views: Whole<u32>,
 }
 
 /// `POST /v1/documents/{id}/share-links`
@@ -377,8 +377,8 @@ pub(crate) async fn create_share_link(
     let link = tenant
         .create_share_link(
             id,
-            std::time::Duration::from_secs(req.ttl_seconds),
-            req.max_views,
+            std::time::Duration::from_secs(req.ttl_seconds.0),
+            req.max_views.0,
         )
         .await?;
     let url = format!("/v1/shared/{}", link.token.as_str());

@@ -199,6 +199,29 @@ pub(crate) async fn json_body<T: DeserializeOwned>(
     serde_json::from_slice(&bytes).map_err(|_| Problem::BadRequest("malformed JSON body"))
 }
 
+/// A non-negative whole number in JSON. JSON Schema counts `5.0` as an
+/// integer, so the API does too.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Whole<T>(pub(crate) T);
+
+impl<'de, T: TryFrom<u64>> serde::Deserialize<'de> for Whole<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let n = serde_json::Number::deserialize(d)?;
+        let v = n
+            .as_u64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && (0.0..=9_007_199_254_740_992.0).contains(f))
+                    .map(|f| f as u64)
+            })
+            .ok_or_else(|| D::Error::custom("expected a non-negative whole number"))?;
+        T::try_from(v)
+            .map(Whole)
+            .map_err(|_| D::Error::custom("number out of range"))
+    }
+}
+
 async fn openapi() -> Response {
     (
         [(
@@ -506,6 +529,17 @@ pub(crate) async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_numbers_follow_json_schema() {
+        let w = |t: &str| serde_json::from_str::<Whole<u32>>(t).map(|w| w.0).ok();
+        assert_eq!(w("5"), Some(5));
+        assert_eq!(w("5.0"), Some(5));
+        assert_eq!(w("5.5"), None);
+        assert_eq!(w("-1"), None);
+        assert_eq!(w("4294967296"), None);
+        assert_eq!(w("\"5\""), None);
+    }
 
     /// The OpenAPI document and the router agree exactly.
     #[test]

@@ -27,7 +27,7 @@ def op(summary, roles, responses, params=(), body=None, public=False, desc=None)
 NF = {"$ref": "#/components/responses/NotFound"}
 COMMON_DEFS["NotFound"] = prob(404, "Unknown id, or another tenant's (indistinguishable).")
 DOWNLOAD_HEADERS = {"ETag": {"schema": {"type": "string"}}, "Content-Length": {"schema": {"type": "integer"}}, "Content-Disposition": {"schema": {"type": "string"}}, "Accept-Ranges": {"schema": {"type": "string"}}}
-RANGE_PARAMS = [P("Range", "A single byte range (`bytes=a-b`, `bytes=a-`, `bytes=-n`).", where="header"), P("If-None-Match", "ETag(s); 304 when one matches.", where="header"), P("If-Range", "ETag; the Range applies only if it matches.", where="header")]
+RANGE_PARAMS = [P("Range", "A single byte range (`bytes=a-b`, `bytes=a-`, `bytes=-n`); anything else is 400.", {"type": "string", "pattern": "^bytes=([0-9]{1,18}-[0-9]{0,18}|-[0-9]{1,18})$"}, where="header"), P("If-None-Match", "ETag(s); 304 when one matches.", where="header"), P("If-Range", "ETag; the Range applies only if it matches.", where="header")]
 DL = {"200": {"description": "The whole document, streamed.", "headers": dict(DOWNLOAD_HEADERS, **{"Repr-Digest": {"schema": {"type": "string"}, "description": "sha-256 of the plaintext, when recorded."}}), "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},
       "206": {"description": "The requested range.", "headers": dict(DOWNLOAD_HEADERS, **{"Content-Range": {"schema": {"type": "string"}}}), "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},
       "304": {"description": "Not modified (If-None-Match matched)."},
@@ -45,10 +45,10 @@ paths = {
        params=[P("category", "Document category.", {"type": "string", "enum": ["id_document", "pay_stub", "bank_statement", "credit_report", "background_check", "lease", "other"]}, where="query") | {"required": True},
                P("filename", "Original file name (else from Content-Disposition).", where="query"),
                P("Content-Disposition", "`attachment; filename*=UTF-8''...`", where="header"),
-               P("Content-Digest", "RFC 9530 `sha-256=:<base64>:` of the plaintext; checked before commit.", where="header")],
-       body={"required": True, "description": "The raw file bytes.", "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}),
+               P("Content-Digest", "RFC 9530 `sha-256=:<base64>:` of the plaintext; checked before commit.", {"type": "string", "pattern": "^(.*, *)?sha-256=:[A-Za-z0-9+/]{43}=:(, *.*)?$"}, where="header")],
+       body={"required": True, "description": "The raw file bytes. The declared type must be allowed for the category and match the sniffed content (else 415): PDF and images for papers, anything but executables, markup and scripts for `other`.", "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in ["application/pdf", "image/jpeg", "image/png", "image/tiff", "image/heic", "image/heif", "image/webp", "text/plain", "application/octet-stream"]}}),
    "get": op("List an applicant's documents (paginated, oldest first)", ["agent"], {"200": {"description": "One page.", "content": jsonc("DocumentPage")}},
-       params=[P("limit", "1-1000 (default 100).", {"type": "integer", "minimum": 1, "maximum": 1000}, where="query"), P("cursor", "`next_cursor` of the previous page.", where="query")]),
+       params=[P("limit", "1-1000 (default 100).", {"type": "integer", "minimum": 1, "maximum": 1000}, where="query"), P("cursor", "`next_cursor` of the previous page.", {"type": "string", "pattern": "^-?[0-9]{1,19}\\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"}, where="query")]),
  },
  "/v1/documents/{id}": {
    "parameters": [DOC],
@@ -63,7 +63,7 @@ paths = {
  "/v1/documents/{id}/share-links": {"parameters": [DOC],
    "post": op("Create a view-only share link", ["agent"], {"201": {"description": "The link; its token is shown only here.", "content": jsonc("ShareLink")}, "404": NF, "415": prob(415, "Not application/json.")},
        body={"required": True, "content": jsonc("ShareLinkRequest")})},
- "/v1/share-links/{id}": {"parameters": [P("id", "Share link id (32 hex digits).")],
+ "/v1/share-links/{id}": {"parameters": [P("id", "Share link id (32 hex digits).", {"type": "string", "pattern": "^[0-9a-f]{32}$"})],
    "delete": op("Revoke a share link", ["agent"], {"204": {"description": "Revoked."}, "404": NF})},
  "/v1/shared/{token}": {"parameters": [P("token", "The share link token.")],
    "get": op("Download a shared document", [], dict(DL, **{"404": prob(404, "Unknown token."), "410": prob(410, "Expired, revoked or used up.")}), params=RANGE_PARAMS, public=True, desc="Each GET that serves bytes uses one view; HEAD, 304, 400 and 416 answers use none."),
@@ -82,8 +82,8 @@ paths = {
    "put": op("Replace the retention policy", ["admin"], {"200": {"description": "The policy now in force.", "content": jsonc("RetentionPolicy")}, "415": prob(415, "Not application/json.")}, body={"required": True, "content": jsonc("RetentionPolicy")})},
  "/v1/purge": {"post": op("Purge what is due (or list it, dry run)", ["purge"], {"200": {"description": "What was (or would be) removed.", "content": jsonc("PurgeResult")}, "415": prob(415, "Not application/json.")}, body={"required": True, "content": jsonc("PurgeRequest")})},
  "/v1/api-keys": {"post": op("Create an API key for this tenant", ["admin"], {"201": {"description": "The key, shown only here.", "content": jsonc("NewApiKey")}, "415": prob(415, "Not application/json.")}, body={"required": True, "content": jsonc("NewApiKeyRequest")})},
- "/v1/api-keys/{id}": {"parameters": [P("id", "API key id (32 hex digits).")], "delete": op("Revoke an API key", ["admin"], {"204": {"description": "Revoked."}, "404": NF})},
- "/v1/audit": {"get": op("This tenant's audit records (paginated)", ["auditor"], {"200": {"description": "Records.", "content": jsonc("AuditPage")}}, params=[P("after", "Sequence number to start after.", {"type": "integer", "minimum": 0}, where="query"), P("limit", "1-1000 (default 100).", {"type": "integer", "minimum": 1, "maximum": 1000}, where="query")])},
+ "/v1/api-keys/{id}": {"parameters": [P("id", "API key id (32 hex digits).", {"type": "string", "pattern": "^[0-9a-f]{32}$"})], "delete": op("Revoke an API key", ["admin"], {"204": {"description": "Revoked."}, "404": NF})},
+ "/v1/audit": {"get": op("This tenant's audit records (paginated)", ["auditor"], {"200": {"description": "Records.", "content": jsonc("AuditPage")}}, params=[P("after", "Sequence number to start after.", {"type": "integer", "minimum": 0, "maximum": 9223372036854775807}, where="query"), P("limit", "1-1000 (default 100).", {"type": "integer", "minimum": 1, "maximum": 1000}, where="query")])},
  "/v1/audit/verify": {"get": op("Verify the audit chain and its checkpoints (result reused for 10 s)", ["auditor"], {"200": {"description": "The verification result.", "content": jsonc("AuditVerification")}})},
  "/openapi.json": {"get": op("This document", [], {"200": {"description": "OpenAPI 3.1.", "content": {"application/json": {"schema": {"type": "object"}}}}}, public=True)},
  "/healthz": {"get": op("Liveness", [], {"200": {"description": "The process serves requests.", "content": {"application/json": {"schema": {"type": "object"}}}}}, public=True)},
@@ -111,10 +111,10 @@ schemas = {
  "ShareLinkRequest": S(required=["ttl_seconds", "max_views"], additionalProperties=False, properties={"ttl_seconds": {"type": "integer", "minimum": 1, "maximum": 2592000}, "max_views": {"type": "integer", "minimum": 1, "maximum": 1000}}),
  "ShareLink": S(required=["id", "token", "url", "expires_at", "max_views"], properties={"id": {"type": "string"}, "token": {"type": "string"}, "url": {"type": "string"}, "document": {"type": "string"}, "expires_at": {"type": "string", "format": "date-time"}, "max_views": {"type": "integer"}}),
  "ErasureReceipt": S(properties={k: {"type": t} for k, t in [("receipt_id", "string"), ("tenant_id", "string"), ("applicant_ref", "string"), ("erased_at_ms", "integer"), ("completed_at_ms", "integer"), ("actor", "string"), ("documents", "integer"), ("bytes", "integer"), ("by_category", "object"), ("audit_seq", "integer"), ("audit_mac", "string")]}),
- "RetentionPolicy": S(required=["inactivity_days", "retain_days"], additionalProperties=False, properties={"inactivity_days": {"type": "integer", "minimum": 1, "maximum": 36500}, "retain_days": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0, "maximum": 36500}}}),
- "PurgeRequest": S(additionalProperties=False, properties={"as_of": {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "integer", "description": "Unix milliseconds"}]}, "dry_run": {"type": "boolean", "default": False}}),
+ "RetentionPolicy": S(required=["inactivity_days", "retain_days"], additionalProperties=False, properties={"inactivity_days": {"type": "integer", "minimum": 1, "maximum": 36500}, "retain_days": {"type": "object", "propertyNames": {"enum": ["id_document", "pay_stub", "bank_statement", "credit_report", "background_check", "lease", "other"]}, "additionalProperties": {"type": "integer", "minimum": 0, "maximum": 36500}}}),
+ "PurgeRequest": S(additionalProperties=False, properties={"as_of": {"description": "Absent or null: now.", "oneOf": [{"type": "string", "format": "date-time"}, {"type": "integer", "description": "Unix milliseconds"}, {"type": "null"}]}, "dry_run": {"type": "boolean", "default": False}}),
  "PurgeResult": S(properties={"as_of": {"type": "string", "format": "date-time"}, "dry_run": {"type": "boolean"}, "count": {"type": "integer"}, "documents": {"type": "array", "items": {"type": "string"}}, "by_category": {"type": "object"}, "held": {"type": "integer"}}),
- "NewApiKeyRequest": S(required=["role"], additionalProperties=False, properties={"role": {"type": "string", "enum": ["admin", "agent", "uploader", "auditor", "purge"]}, "expires_at": {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "integer"}]}}),
+ "NewApiKeyRequest": S(required=["role"], additionalProperties=False, properties={"role": {"type": "string", "enum": ["admin", "agent", "uploader", "auditor", "purge"]}, "expires_at": {"description": "In the future (else 400); absent or null: never.", "oneOf": [{"type": "string", "format": "date-time"}, {"type": "integer", "description": "Unix milliseconds"}, {"type": "null"}]}}),
  "NewApiKey": S(required=["id", "api_key", "role"], properties={"id": {"type": "string"}, "api_key": {"type": "string"}, "role": {"type": "string"}, "expires_at": {"type": ["string", "null"]}}),
  "AuditPage": S(properties={"records": {"type": "array", "items": S(properties={"seq": {"type": "integer"}, "at": {"type": "string"}, "actor": {"type": "string"}, "action": {"type": "string"}, "target": {"type": "string"}, "outcome": {"type": "string"}, "mac": {"type": "string"}})}, "next_after": {"type": ["integer", "null"]}}),
  "AuditVerification": S(properties={"ok": {"type": "boolean"}, "problem": {"type": ["string", "null"], "enum": ["missing", "tampered", "truncated", "head_mismatch", "other", None]}, "verified_at": {"type": "string", "format": "date-time"}}),
