@@ -2017,3 +2017,43 @@ async fn metrics(s: &Server) -> String {
         .await
         .unwrap()
 }
+
+/// A client that stops reading a download is cut off after the stall
+/// timeout rather than holding the connection forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_cut_off() {
+    let settings =
+        support::TEST_SERVER.replace("max_upload_bytes = 4194304", "max_upload_bytes = 67108864");
+    let s = Server::with_settings(Backend::SqliteLocal, &settings);
+    let agent = s.key("agent").await;
+    let size = 48 << 20;
+    let id = upload_pdf(&s, &agent, "slow", pdf(size, 3)).await;
+    let mut c = TcpStream::connect(s.addr()).unwrap();
+    c.write_all(
+        format!(
+            "GET /v1/documents/{id} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {agent}\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    // Read nothing for longer than the stall timeout (2 s here).
+    std::thread::sleep(Duration::from_secs(5));
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut total = 0usize;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match c.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => total += n,
+        }
+    }
+    assert!(
+        total < size,
+        "the whole {size}-byte body arrived after a stall ({total} bytes)"
+    );
+    // The server is fine.
+    assert_eq!(
+        send(&s, None, Method::GET, "/healthz", None).await.status(),
+        200
+    );
+}

@@ -17,6 +17,7 @@ mod metrics;
 mod problem;
 pub(crate) mod settings;
 mod sniff;
+mod stall;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -494,7 +495,11 @@ async fn serve_connection<I, S>(
         + 'static,
     S::Future: Send + 'static,
 {
-    let io = TokioIo::new(io);
+    // A peer that stops reading is cut off like one that stops sending.
+    let io = TokioIo::new(stall::WriteStallTimeout::new(
+        io,
+        settings.body_idle_timeout(),
+    ));
     if h2 {
         let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
         b.timer(TokioTimer::new())
