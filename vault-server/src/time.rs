@@ -46,10 +46,25 @@ pub(crate) fn rfc3339(ms: i64) -> String {
     )
 }
 
-/// Unix milliseconds, or `YYYY-MM-DDTHH:MM:SS[.fff]Z`.
+/// 0001-01-01T00:00:00Z, the first instant RFC 3339 can write.
+pub(crate) const MIN_MS: i64 = -62_135_596_800_000;
+/// 9999-12-31T23:59:59.999Z, the last.
+pub(crate) const MAX_MS: i64 = 253_402_300_799_999;
+
+/// `ms` if RFC 3339 can write it (years 1 to 9999).
+pub(crate) fn in_range(ms: i64) -> Result<i64, String> {
+    if (MIN_MS..=MAX_MS).contains(&ms) {
+        Ok(ms)
+    } else {
+        Err(format!("{ms}: outside years 1-9999"))
+    }
+}
+
+/// Unix milliseconds, or `YYYY-MM-DDTHH:MM:SS[.fff]Z`, within years 1 to
+/// 9999.
 pub(crate) fn parse_time(s: &str) -> Result<i64, String> {
     if let Ok(ms) = s.parse::<i64>() {
-        return Ok(ms);
+        return in_range(ms);
     }
     let bad = || format!("{s:?}: expected Unix milliseconds or YYYY-MM-DDTHH:MM:SSZ");
     let (main, frac_ms) = match s.strip_suffix('Z').and_then(|t| t.split_once('.')) {
@@ -87,8 +102,11 @@ pub(crate) fn parse_time(s: &str) -> Result<i64, String> {
     if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
         return Err(bad());
     }
+    if y == 0 {
+        return Err(bad());
+    }
     let days = days_from_civil(y, m, d);
-    Ok(((days * 86_400) + hh * 3600 + mm * 60 + ss) * 1000 + frac_ms)
+    in_range(((days * 86_400) + hh * 3600 + mm * 60 + ss) * 1000 + frac_ms)
 }
 
 #[cfg(test)]
@@ -109,6 +127,11 @@ mod tests {
         );
         assert!(parse_time("2026-13-01T00:00:00Z").is_err());
         assert!(parse_time("yesterday").is_err());
+        assert!(parse_time("-544354091883373").is_err());
+        assert!(parse_time("0000-01-01T00:00:00Z").is_err());
+        assert_eq!(rfc3339(MIN_MS), "0001-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(MAX_MS), "9999-12-31T23:59:59.999Z");
+        assert_eq!(parse_time("9999-12-31T23:59:59.999Z").unwrap(), MAX_MS);
         assert_eq!(rfc3339(1_795_455_505_123), "2026-11-23T17:38:25.123Z");
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
         for ms in [0, 951_782_400_000, 4_102_444_799_999, 1_795_455_505_123] {

@@ -15,7 +15,7 @@ use vault_core::retention::RetentionPolicy;
 use super::access::{Caller, Op};
 use super::problem::{ApiResult, Problem};
 use super::{AppState, Whole, json_body};
-use crate::time::{now_ms, parse_time, rfc3339};
+use crate::time::{in_range, now_ms, parse_time, rfc3339};
 
 fn policy_json(p: &RetentionPolicy) -> serde_json::Value {
     serde_json::json!({
@@ -70,7 +70,8 @@ struct PurgeBody {
 }
 
 fn time_value(v: &serde_json::Value) -> ApiResult<i64> {
-    match v {
+    let bad = Problem::BadRequest("malformed time (Unix milliseconds or RFC 3339, years 1-9999)");
+    let ms = match v {
         serde_json::Value::Number(n) => n
             .as_i64()
             .or_else(|| {
@@ -78,12 +79,11 @@ fn time_value(v: &serde_json::Value) -> ApiResult<i64> {
                     .filter(|f| f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0)
                     .map(|f| f as i64)
             })
-            .ok_or(Problem::BadRequest("malformed time")),
-        serde_json::Value::String(s) => {
-            parse_time(s).map_err(|_| Problem::BadRequest("malformed time"))
-        }
-        _ => Err(Problem::BadRequest("malformed time")),
-    }
+            .ok_or(bad)?,
+        serde_json::Value::String(s) => parse_time(s).map_err(|_| bad)?,
+        _ => return Err(bad),
+    };
+    in_range(ms).map_err(|_| bad)
 }
 
 /// `POST /v1/purge` `{"as_of": ..., "dry_run": true}`
