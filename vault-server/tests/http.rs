@@ -178,6 +178,10 @@ async fn every_endpoint(b: Backend) {
         r.headers()["content-length"],
         data.len().to_string().as_str()
     );
+    assert_eq!(
+        r.headers()["repr-digest"],
+        format!("sha-256=:{digest}:").as_str()
+    );
     assert!(r.bytes().await.unwrap().is_empty());
 
     // If-None-Match.
@@ -1794,6 +1798,17 @@ async fn a_trusted_proxy_header_is_used_only_when_configured() {
         .await
         .unwrap();
     assert_eq!(r.status(), 429);
+    // With two header lines, the client's own first line is not the
+    // address: the proxy's last line is, and its bucket is spent.
+    let r = s
+        .http
+        .get(s.url("/healthz"))
+        .header("x-forwarded-for", "203.0.113.99")
+        .header("x-forwarded-for", "10.0.0.1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429, "a spoofed first line chose the bucket");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

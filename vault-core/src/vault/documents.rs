@@ -537,14 +537,26 @@ impl Tenant {
 
     /// The whole document, streamed.
     pub async fn get(&self, id: DocumentId) -> Result<Download> {
-        self.download(id, None).await
+        self.download_inner(id, |n| Ok(0..n), true).await
     }
 
     /// Plaintext bytes `range` of a document (end exclusive), streamed;
     /// fetches only the ciphertext segments that cover the range.
     /// [`Error::RangeOutOfBounds`] if the range is not within the document.
     pub async fn get_range(&self, id: DocumentId, range: Range<u64>) -> Result<Download> {
-        self.download(id, Some(range)).await
+        self.download_inner(id, move |_| Ok(range), true).await
+    }
+
+    /// Like [`Tenant::get_range`], with the range chosen from the
+    /// document's plaintext size (for suffix and open-ended ranges) in the
+    /// same lookup; an error from `choose` ends the call before anything is
+    /// audited or read.
+    pub async fn get_range_with(
+        &self,
+        id: DocumentId,
+        choose: impl FnOnce(u64) -> Result<Range<u64>>,
+    ) -> Result<Download> {
+        self.download_inner(id, choose, true).await
     }
 
     /// The whole plaintext without an audit record of its own, for an
@@ -553,23 +565,19 @@ impl Tenant {
         &self,
         id: DocumentId,
     ) -> Result<BoxStream<'static, Result<Bytes>>> {
-        Ok(self.download_inner(id, None, false).await?.body)
-    }
-
-    async fn download(&self, id: DocumentId, range: Option<Range<u64>>) -> Result<Download> {
-        self.download_inner(id, range, true).await
+        Ok(self.download_inner(id, |n| Ok(0..n), false).await?.body)
     }
 
     async fn download_inner(
         &self,
         id: DocumentId,
-        range: Option<Range<u64>>,
+        choose: impl FnOnce(u64) -> Result<Range<u64>>,
         audit: bool,
     ) -> Result<Download> {
         let row = self.inner().meta.document(self.id, id).await?;
         let (opener, layout) = self.open_row(&row).await?;
         let info = Self::info(&row, &opener, &self.retention_policy().await?)?;
-        let range = range.unwrap_or(0..layout.plaintext_len());
+        let range = choose(layout.plaintext_len())?;
         let plan = layout.plan(range.clone())?;
         // No audit record, no plaintext.
         if audit {

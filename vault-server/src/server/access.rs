@@ -136,7 +136,7 @@ impl FromRequestParts<AppState> for Caller {
 /// leaves this function).
 fn key_id(key: &str) -> Option<&str> {
     let id = key.strip_prefix("vk_")?.split('_').next()?;
-    (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
+    super::is_hex_id(id).then_some(id)
 }
 
 async fn audit_unauthenticated(state: &AppState, parts: &Parts, key: Option<&str>) {

@@ -72,14 +72,7 @@ struct PurgeBody {
 fn time_value(v: &serde_json::Value) -> ApiResult<i64> {
     let bad = Problem::BadRequest("malformed time (Unix milliseconds or RFC 3339, years 1-9999)");
     let ms = match v {
-        serde_json::Value::Number(n) => n
-            .as_i64()
-            .or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0)
-                    .map(|f| f as i64)
-            })
-            .ok_or(bad)?,
+        serde_json::Value::Number(n) => super::whole_i64(n).ok_or(bad)?,
         serde_json::Value::String(s) => parse_time(s).map_err(|_| bad)?,
         _ => return Err(bad),
     };
@@ -165,12 +158,10 @@ pub(crate) async fn revoke_api_key(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let tenant = caller.tenant_for(Op::ApiKeys).await?;
-    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(Problem::BadRequest("malformed api key id"));
-    }
+    let id = super::hex_id(&id, "malformed api key id")?;
     state
         .vault
-        .revoke_api_key(tenant.id(), &id, tenant.actor())
+        .revoke_api_key(tenant.id(), id, tenant.actor())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -233,14 +233,20 @@ pub(crate) async fn serve(
 
     let (status, download) = match range {
         Some(r) => {
-            let info = tenant.head(id).await?;
-            let plain = r
-                .resolve(info.size)
-                .ok_or(Problem::RangeNotSatisfiable(info.size))?;
-            (
-                StatusCode::PARTIAL_CONTENT,
-                tenant.get_range(id, plain).await?,
-            )
+            // Resolved against the size in the same lookup as the read: one
+            // query and one audit record per ranged read.
+            let mut size = 0;
+            let d = tenant
+                .get_range_with(id, |n| {
+                    size = n;
+                    r.resolve(n).ok_or(vault_core::Error::RangeOutOfBounds)
+                })
+                .await
+                .map_err(|e| match e {
+                    vault_core::Error::RangeOutOfBounds => Problem::RangeNotSatisfiable(size),
+                    e => e.into(),
+                })?;
+            (StatusCode::PARTIAL_CONTENT, d)
         }
         None => (StatusCode::OK, tenant.get(id).await?),
     };
@@ -405,10 +411,9 @@ pub(crate) async fn revoke_share_link(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let tenant = caller.tenant_for(Op::ShareLink).await?;
-    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(Problem::BadRequest("malformed share link id"));
-    }
-    tenant.revoke_share_link(&id).await?;
+    tenant
+        .revoke_share_link(super::hex_id(&id, "malformed share link id")?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

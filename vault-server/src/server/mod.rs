@@ -209,17 +209,36 @@ impl<'de, T: TryFrom<u64>> serde::Deserialize<'de> for Whole<T> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
         let n = serde_json::Number::deserialize(d)?;
-        let v = n
-            .as_u64()
-            .or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.fract() == 0.0 && (0.0..=9_007_199_254_740_992.0).contains(f))
-                    .map(|f| f as u64)
-            })
+        let v = whole_i64(&n)
+            .and_then(|v| u64::try_from(v).ok())
             .ok_or_else(|| D::Error::custom("expected a non-negative whole number"))?;
         T::try_from(v)
             .map(Whole)
             .map_err(|_| D::Error::custom("number out of range"))
+    }
+}
+
+/// A whole number in JSON, `5.0` included (JSON Schema's integers), within
+/// the range an `f64` holds exactly.
+pub(crate) fn whole_i64(n: &serde_json::Number) -> Option<i64> {
+    n.as_i64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0)
+            .map(|f| f as i64)
+    })
+}
+
+/// Whether `id` is 32 hex digits, as API key and share link ids are.
+pub(crate) fn is_hex_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `id` if it is a well-formed key or link id, else `400` with `what`.
+pub(crate) fn hex_id<'a>(id: &'a str, what: &'static str) -> ApiResult<&'a str> {
+    if is_hex_id(id) {
+        Ok(id)
+    } else {
+        Err(Problem::BadRequest(what))
     }
 }
 
