@@ -16,7 +16,6 @@ use crate::store::BlobName;
 #[derive(Debug, Clone)]
 pub(crate) struct RetentionRow {
     pub(crate) id: DocumentId,
-    pub(crate) applicant: ApplicantId,
     pub(crate) category: Category,
     pub(crate) doc_hold: bool,
     pub(crate) applicant_hold: bool,
@@ -165,7 +164,7 @@ impl Metadata {
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             let row = sqlx::query(
-                "SELECT d.id, d.applicant_id, d.category, d.legal_hold, a.legal_hold, a.closed_at, a.last_activity_at \
+                "SELECT d.id, d.category, d.legal_hold, a.legal_hold, a.closed_at, a.last_activity_at \
                  FROM documents d JOIN applicants a ON a.tenant_id = d.tenant_id AND a.applicant_id = d.applicant_id \
                  WHERE d.tenant_id = $1 AND d.id = $2 AND d.state = 'committed'",
             )
@@ -359,16 +358,29 @@ impl Metadata {
         Ok(done.rows_affected())
     }
 
-    /// Whether the applicant is on legal hold (false if unknown).
+    /// Whether the applicant or any of their documents is on legal hold
+    /// (false if unknown).
     pub(crate) async fn applicant_held(&self, tenant: TenantId, a: &ApplicantId) -> Result<bool> {
-        let v: Option<i64> = sqlx::query_scalar(
+        let hold: Option<i64> = sqlx::query_scalar(
             "SELECT legal_hold FROM applicants WHERE tenant_id = $1 AND applicant_id = $2",
         )
         .bind(tenant.to_string())
         .bind(a.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(v.unwrap_or(0) != 0)
+        if hold.unwrap_or(0) != 0 {
+            return Ok(true);
+        }
+        // Only this applicant's documents (the documents_by_applicant index),
+        // so the check costs the same whatever the tenant holds.
+        let docs: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM documents WHERE tenant_id = $1 AND applicant_id = $2 AND legal_hold <> 0",
+        )
+        .bind(tenant.to_string())
+        .bind(a.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(docs > 0)
     }
 
     // -- retention ---------------------------------------------------------------
@@ -438,7 +450,7 @@ impl Metadata {
     /// Every committed document of `tenant` with what retention needs.
     pub(crate) async fn retention_rows(&self, tenant: TenantId) -> Result<Vec<RetentionRow>> {
         let rows = sqlx::query(
-            "SELECT d.id, d.applicant_id, d.category, d.legal_hold, a.legal_hold, a.closed_at, a.last_activity_at \
+            "SELECT d.id, d.category, d.legal_hold, a.legal_hold, a.closed_at, a.last_activity_at \
              FROM documents d JOIN applicants a ON a.tenant_id = d.tenant_id AND a.applicant_id = d.applicant_id \
              WHERE d.tenant_id = $1 AND d.state = 'committed' ORDER BY d.created_at, d.id",
         )
@@ -495,25 +507,32 @@ impl Metadata {
         a: &ApplicantId,
     ) -> Result<Vec<(Category, u64)>> {
         let rows = sqlx::query(
-            "SELECT blob_name, category, COALESCE(plaintext_len, 0), state FROM documents WHERE tenant_id = $1 AND applicant_id = $2",
+            "SELECT category, COALESCE(plaintext_len, 0), state FROM documents WHERE tenant_id = $1 AND applicant_id = $2",
         )
         .bind(tenant.to_string())
         .bind(a.as_str())
         .fetch_all(&mut **tx)
         .await?;
+        // Every blob of theirs is queued in one statement (one round trip
+        // whatever the number of documents).
+        sqlx::query(
+            "INSERT INTO deleted_blobs (blob_name, deleted_at) \
+             SELECT blob_name, $3 FROM documents WHERE tenant_id = $1 AND applicant_id = $2 \
+             ON CONFLICT (blob_name) DO NOTHING",
+        )
+        .bind(tenant.to_string())
+        .bind(a.as_str())
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
         let mut docs = vec![];
         for r in &rows {
-            sqlx::query("INSERT INTO deleted_blobs (blob_name, deleted_at) VALUES ($1, $2) ON CONFLICT (blob_name) DO NOTHING")
-                .bind(r.try_get::<String, _>(0)?)
-                .bind(now_ms())
-                .execute(&mut **tx)
-                .await?;
-            if r.try_get::<String, _>(3)? == "committed" {
+            if r.try_get::<String, _>(2)? == "committed" {
                 let c: Category = r
-                    .try_get::<String, _>(1)?
+                    .try_get::<String, _>(0)?
                     .parse()
                     .map_err(|_| Error::Corrupt("category"))?;
-                docs.push((c, u64::try_from(r.try_get::<i64, _>(2)?).unwrap_or(0)));
+                docs.push((c, u64::try_from(r.try_get::<i64, _>(1)?).unwrap_or(0)));
             }
         }
         sqlx::query("DELETE FROM documents WHERE tenant_id = $1 AND applicant_id = $2")
@@ -685,15 +704,13 @@ fn retention_row(r: &sqlx::any::AnyRow) -> Result<RetentionRow> {
     Ok(RetentionRow {
         id: DocumentId::parse(&r.try_get::<String, _>(0)?)
             .map_err(|_| Error::Corrupt("document id"))?,
-        applicant: ApplicantId::new(&r.try_get::<String, _>(1)?)
-            .map_err(|_| Error::Corrupt("applicant id"))?,
         category: r
-            .try_get::<String, _>(2)?
+            .try_get::<String, _>(1)?
             .parse()
             .map_err(|_| Error::Corrupt("category"))?,
-        doc_hold: r.try_get::<i64, _>(3)? != 0,
-        applicant_hold: r.try_get::<i64, _>(4)? != 0,
-        closed_at: r.try_get(5)?,
-        last_activity_at: r.try_get(6)?,
+        doc_hold: r.try_get::<i64, _>(2)? != 0,
+        applicant_hold: r.try_get::<i64, _>(3)? != 0,
+        closed_at: r.try_get(4)?,
+        last_activity_at: r.try_get(5)?,
     })
 }

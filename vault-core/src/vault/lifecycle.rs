@@ -602,14 +602,7 @@ impl Tenant {
         {
             return Err(Error::NotFound);
         }
-        let held = inner
-            .meta
-            .retention_rows(self.id)
-            .await?
-            .iter()
-            .any(|r| &r.applicant == applicant && (r.doc_hold || r.applicant_hold))
-            || inner.meta.applicant_held(self.id, applicant).await?;
-        if held {
+        if inner.meta.applicant_held(self.id, applicant).await? {
             self.vault
                 .audit(self.event("applicant.erase", target, Outcome::Denied))
                 .await?;
