@@ -10,6 +10,7 @@
 # Prints a Markdown table with ratios taken within this one run.
 #
 #   bash benches/server.sh [SIZE_MIB] [DURATION_S]
+# With BENCH_JSON=FILE it also writes the raw figures to FILE as JSON.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MIB=${1:-1024}
@@ -18,7 +19,7 @@ DURATION=${2:-15}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
 
-cargo build --release -q -p vault-server --bin vault --example plain_upload --example core_put
+[ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release -q -p vault-server --bin vault --example plain_upload --example core_put
 bin=target/release
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/vault-bench.XXXXXX")
 pids=()
@@ -109,6 +110,20 @@ load() { # $1 url, $2 key -> "rps p50 p99 non2xx"
 read -r rps_v p50_v p99_v bad_v < <(load "$VAULT/v1/applicants/load/documents?category=pay_stub" "$agent")
 read -r rps_p p50_p p99_p bad_p < <(load "$PLAIN/upload" "")
 [ "$bad_v" = 0 ] || echo "warning: $bad_v vault uploads were not 2xx" >&2
+
+# Machine-readable results for benches/run.py: seconds, KiB, and wrk's own
+# latency strings.
+if [ -n "${BENCH_JSON:-}" ]; then
+  cat >"$BENCH_JSON" <<JSON
+{"bytes": $bytes,
+ "upload_s": {"vault": $up_v, "core": $up_c, "plain": $up_p},
+ "download_s": {"vault": $down_v, "core": $down_c, "plain": $down_p},
+ "rss_kib": {"vault_idle": $rss_idle, "vault": $rss_big, "plain": $rss_plain},
+ "small": {"duration_s": $DURATION, "connections": 16,
+   "vault": {"rps": $rps_v, "p50": "$p50_v", "p99": "$p99_v", "non2xx": $bad_v},
+   "plain": {"rps": $rps_p, "p50": "$p50_p", "p99": "$p99_p", "non2xx": $bad_p}}}
+JSON
+fi
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 cat <<TABLE

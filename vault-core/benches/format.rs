@@ -21,10 +21,13 @@ use vault_core::format::{
 };
 use vault_core::secret::DataKey;
 
+#[path = "../../benches/report.rs"]
+mod report;
+use report::{Report, median};
+
 const SEG: usize = 64 * 1024;
 
 struct Cfg {
-    quick: bool,
     rounds: usize,
     min_time: Duration,
 }
@@ -52,16 +55,6 @@ fn latency(cfg: &Cfg, mut f: impl FnMut()) -> f64 {
         n += 1;
     }
     start.elapsed().as_secs_f64() / n as f64
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 fn raw_seal(backend: Backend, buf: &mut [u8]) {
@@ -136,88 +129,57 @@ fn openssl_speed(bytes: usize, seconds: u32) -> Option<f64> {
         .map(|k| k * 1000.0)
 }
 
-fn cpu() -> (String, Vec<String>) {
-    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = info
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split(':').nth(1))
-        .unwrap_or("unknown")
-        .trim()
-        .to_string();
-    let flags_line = info.lines().find(|l| l.starts_with("flags")).unwrap_or("");
-    let wanted = [
-        "aes",
-        "pclmulqdq",
-        "vaes",
-        "vpclmulqdq",
-        "avx2",
-        "avx512f",
-        "sha_ni",
-    ];
-    let flags = flags_line
-        .split_whitespace()
-        .filter(|f| wanted.contains(f))
-        .map(str::to_string)
-        .collect();
-    (model, flags)
-}
-
-struct Row {
-    name: String,
-    value: f64,
-    unit: &'static str,
-    ratio: Option<(f64, String)>,
-}
-
 fn main() {
-    let quick = std::env::var_os("VAULT_BENCH_QUICK").is_some();
+    let mut rep = Report::new("format");
+    let quick = rep.quick();
     let cfg = Cfg {
-        quick,
         rounds: if quick { 1 } else { 5 },
-        min_time: Duration::from_millis(if quick { 5 } else { 400 }),
+        min_time: Duration::from_millis(if quick { 5 } else { 300 }),
     };
     let sizes: &[usize] = if quick {
         &[1 << 20]
     } else {
-        &[1 << 20, 64 << 20]
+        &[1 << 20, 16 << 20, 256 << 20, 1 << 30]
     };
     let key = DataKey::from_slice(&[9u8; 32]).unwrap();
     let ctx = ctx();
-    let mut rows: Vec<Row> = Vec::new();
 
-    // 1. openssl speed, the reference every figure is also compared with.
+    // 1. openssl speed, single core: the reference the default backend must beat.
     let ossl_secs = if quick { 1 } else { 2 };
-    let mut ossl64 = Vec::new();
-    let mut ossl16 = Vec::new();
+    let (mut ossl64, mut ossl16) = (vec![], vec![]);
     for _ in 0..if quick { 1 } else { 3 } {
         if let Some(v) = openssl_speed(65536, ossl_secs) {
-            ossl64.push(v);
+            ossl64.push(v / 1e6);
         }
         if let Some(v) = openssl_speed(16384, ossl_secs) {
-            ossl16.push(v);
+            ossl16.push(v / 1e6);
         }
     }
-    let ossl = (!ossl64.is_empty()).then(|| median(ossl64.clone()));
-    if let Some(o) = ossl {
-        rows.push(Row {
-            name: "openssl speed -evp aes-256-gcm, 64 KiB".into(),
-            value: o / 1e6,
-            unit: "MB/s",
-            ratio: None,
-        });
+    if !ossl64.is_empty() {
+        rep.add(
+            "openssl.speed.64k",
+            "openssl speed -evp aes-256-gcm, 64 KiB blocks",
+            "MB/s",
+            &ossl64,
+        );
     }
     if !ossl16.is_empty() {
-        rows.push(Row {
-            name: "openssl speed -evp aes-256-gcm, 16 KiB".into(),
-            value: median(ossl16) / 1e6,
-            unit: "MB/s",
-            ratio: None,
-        });
+        rep.add(
+            "openssl.speed.16k",
+            "openssl speed -evp aes-256-gcm, 16 KiB blocks",
+            "MB/s",
+            &ossl16,
+        );
     }
+    let ossl = (!ossl64.is_empty()).then(|| median(&ossl64));
 
-    // 2. Format seal/open against raw AES-256-GCM of the same backend.
+    // 2. Format seal/open against raw AES-256-GCM of the same backend, by size.
     for &size in sizes {
+        let rounds = if size >= 256 << 20 {
+            cfg.rounds.min(3)
+        } else {
+            cfg.rounds
+        };
         let plaintext: Vec<u8> = (0..size).map(|i| (i * 131 % 251) as u8).collect();
         for &backend in Backend::all() {
             let layout = Layout::for_plaintext_len(SegmentSize::DEFAULT, size as u64).unwrap();
@@ -225,11 +187,10 @@ fn main() {
             let mut raw_buf = plaintext.clone();
             let mut back = vec![0u8; size];
             let sealed = seal_to_vec(&key, &ctx, params(backend), &plaintext).unwrap();
-            let (mut raw, mut seal, mut open, mut rs, mut ro) =
-                (vec![], vec![], vec![], vec![], vec![]);
-            let (mut wseal, mut ropen, mut rws, mut rro) = (vec![], vec![], vec![], vec![]);
+            let [mut raw, mut seal, mut open, mut rs, mut ro] = [(); 5].map(|_| Vec::new());
+            let [mut wseal, mut ropen, mut rws, mut rro] = [(); 4].map(|_| Vec::new());
             let mut read_buf = vec![0u8; 256 * 1024];
-            for _ in 0..cfg.rounds {
+            for _ in 0..rounds {
                 let r = rate(&cfg, size, || raw_seal(backend, &mut raw_buf));
                 let s = rate(&cfg, size, || {
                     let sealer = Sealer::new(&key, &ctx, params(backend)).unwrap();
@@ -253,57 +214,73 @@ fn main() {
                     let mut rr = OpeningReader::new(&sealed[..], &key, &ctx, backend).unwrap();
                     while rr.read(&mut read_buf).unwrap() > 0 {}
                 });
-                wseal.push(w);
-                ropen.push(rd);
-                rws.push(w / r);
-                rro.push(rd / r);
-                raw.push(r);
-                seal.push(s);
-                open.push(o);
-                rs.push(s / r);
-                ro.push(o / r);
+                for (v, x) in [
+                    (&mut raw, r),
+                    (&mut seal, s),
+                    (&mut open, o),
+                    (&mut wseal, w),
+                    (&mut ropen, rd),
+                    (&mut rs, s / r),
+                    (&mut ro, o / r),
+                    (&mut rws, w / r),
+                    (&mut rro, rd / r),
+                ] {
+                    v.push(x);
+                }
             }
             assert_eq!(back, plaintext);
+            let mb = |v: &[f64]| v.iter().map(|x| x / 1e6).collect::<Vec<_>>();
             let mib = size >> 20;
             let b = backend.name();
-            rows.push(Row {
-                name: format!("raw AES-256-GCM {b}, {mib} MiB, 64 KiB per seal"),
-                value: median(raw) / 1e6,
-                unit: "MB/s",
-                ratio: None,
-            });
-            let seal_m = median(seal);
-            rows.push(Row {
-                name: format!("format seal {b}, {mib} MiB, 1 thread"),
-                value: seal_m / 1e6,
-                unit: "MB/s",
-                ratio: Some((median(rs), format!("raw {b}"))),
-            });
-            rows.push(Row {
-                name: format!("format open {b}, {mib} MiB, 1 thread"),
-                value: median(open) / 1e6,
-                unit: "MB/s",
-                ratio: Some((median(ro), format!("raw {b}"))),
-            });
-            rows.push(Row {
-                name: format!("streaming SealingWriter {b}, {mib} MiB → sink"),
-                value: median(wseal) / 1e6,
-                unit: "MB/s",
-                ratio: Some((median(rws), format!("raw {b}"))),
-            });
-            rows.push(Row {
-                name: format!("streaming OpeningReader {b}, {mib} MiB, 256 KiB reads"),
-                value: median(ropen) / 1e6,
-                unit: "MB/s",
-                ratio: Some((median(rro), format!("raw {b}"))),
-            });
+            let raw_id = format!("format.raw.{b}.{mib}");
+            rep.add(
+                &raw_id,
+                &format!("raw AES-256-GCM {b}, {mib} MiB, in place, 64 KiB per seal"),
+                "MB/s",
+                &mb(&raw),
+            );
+            rep.add_vs(
+                &format!("format.seal.{b}.{mib}"),
+                &format!("format seal {b}, {mib} MiB, 1 thread"),
+                "MB/s",
+                &mb(&seal),
+                &raw_id,
+                &rs,
+            );
+            rep.add_vs(
+                &format!("format.open.{b}.{mib}"),
+                &format!("format open {b}, {mib} MiB, 1 thread"),
+                "MB/s",
+                &mb(&open),
+                &raw_id,
+                &ro,
+            );
+            rep.add_vs(
+                &format!("format.writer.{b}.{mib}"),
+                &format!("streaming SealingWriter {b}, {mib} MiB → sink"),
+                "MB/s",
+                &mb(&wseal),
+                &raw_id,
+                &rws,
+            );
+            rep.add_vs(
+                &format!("format.reader.{b}.{mib}"),
+                &format!("streaming OpeningReader {b}, {mib} MiB, 256 KiB reads"),
+                "MB/s",
+                &mb(&ropen),
+                &raw_id,
+                &rro,
+            );
             if let (Some(o), true) = (ossl, backend == Backend::default()) {
-                rows.push(Row {
-                    name: format!("format seal {b}, {mib} MiB vs openssl speed 64 KiB"),
-                    value: seal_m / 1e6,
-                    unit: "MB/s",
-                    ratio: Some((seal_m / o, "openssl speed".into())),
-                });
+                let per_run: Vec<f64> = seal.iter().map(|s| s / 1e6 / o).collect();
+                rep.add_vs(
+                    &format!("format.seal_vs_openssl.{mib}"),
+                    &format!("format seal {b} (default backend), {mib} MiB"),
+                    "MB/s",
+                    &mb(&seal),
+                    "openssl.speed.64k",
+                    &per_run,
+                );
             }
         }
     }
@@ -324,23 +301,25 @@ fn main() {
             };
             let a = run(1);
             let b = run(2);
-            one.push(a);
-            two.push(b);
+            one.push(a / 1e6);
+            two.push(b / 1e6);
             ratio.push(b / a);
         }
         let mib = size >> 20;
-        rows.push(Row {
-            name: format!("format seal, {mib} MiB, 1 thread"),
-            value: median(one) / 1e6,
-            unit: "MB/s",
-            ratio: None,
-        });
-        rows.push(Row {
-            name: format!("format seal, {mib} MiB, 2 threads"),
-            value: median(two) / 1e6,
-            unit: "MB/s",
-            ratio: Some((median(ratio), "1 thread".into())),
-        });
+        rep.add(
+            "format.threads.1",
+            &format!("format seal, {mib} MiB, 1 thread"),
+            "MB/s",
+            &one,
+        );
+        rep.add_vs(
+            "format.threads.2",
+            &format!("format seal, {mib} MiB, 2 threads"),
+            "MB/s",
+            &two,
+            "format.threads.1",
+            &ratio,
+        );
     }
 
     // 4. A 1-byte ranged read at the end of a large stream vs a 1 MiB one
@@ -369,81 +348,24 @@ fn main() {
         for _ in 0..cfg.rounds {
             let tb = latency(&cfg, || read_last(&big_ct));
             let ts = latency(&cfg, || read_last(&small_ct));
-            b.push(tb);
-            s.push(ts);
+            b.push(tb * 1e6);
+            s.push(ts * 1e6);
             r.push(tb / ts);
         }
-        rows.push(Row {
-            name: "1-byte range at the end of 1 MiB".into(),
-            value: median(s) * 1e6,
-            unit: "µs",
-            ratio: None,
-        });
-        rows.push(Row {
-            name: format!("1-byte range at the end of {} MiB", big >> 20),
-            value: median(b) * 1e6,
-            unit: "µs",
-            ratio: Some((median(r), "1 MiB".into())),
-        });
-    }
-
-    let (model, flags) = cpu();
-    println!(
-        "\n## Stream format benchmark{}\n",
-        if cfg.quick {
-            " (quick mode: tiny inputs, figures meaningless)"
-        } else {
-            ""
-        }
-    );
-    println!(
-        "CPU: {model}; flags: {}; cores: {}",
-        flags.join(" "),
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    );
-    println!(
-        "Medians of {} interleaved rounds; ratios are medians of per-round ratios.\n",
-        cfg.rounds
-    );
-    println!("| measurement | value | ratio | baseline |\n|---|---:|---:|---|");
-    for r in &rows {
-        let (ratio, base) = r
-            .ratio
-            .as_ref()
-            .map(|(x, b)| (format!("{x:.2}×"), b.as_str()))
-            .unwrap_or(("".into(), ""));
-        println!(
-            "| {} | {:.1} {} | {} | {} |",
-            r.name, r.value, r.unit, ratio, base
+        rep.add(
+            "format.range_end.1",
+            "in memory: 1-byte range at the end of 1 MiB",
+            "µs",
+            &s,
+        );
+        rep.add_vs(
+            "format.range_end.big",
+            &format!("in memory: 1-byte range at the end of {} MiB", big >> 20),
+            "µs",
+            &b,
+            "format.range_end.1",
+            &r,
         );
     }
-    let json_rows: Vec<String> = rows
-        .iter()
-        .map(|r| {
-            format!(
-                "{{\"name\":{:?},\"value\":{:.3},\"unit\":{:?},\"ratio\":{},\"baseline\":{:?}}}",
-                r.name,
-                r.value,
-                r.unit,
-                r.ratio
-                    .as_ref()
-                    .map(|(x, _)| format!("{x:.4}"))
-                    .unwrap_or("null".into()),
-                r.ratio.as_ref().map(|(_, b)| b.as_str()).unwrap_or("")
-            )
-        })
-        .collect();
-    let json = format!(
-        "{{\"quick\":{},\"cpu\":{:?},\"flags\":{:?},\"rounds\":{},\"rows\":[{}]}}\n",
-        cfg.quick,
-        model,
-        flags,
-        cfg.rounds,
-        json_rows.join(",")
-    );
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/vault-bench");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("format.json"), json).unwrap();
+    rep.finish();
 }

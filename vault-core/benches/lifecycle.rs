@@ -1,7 +1,7 @@
 //! Purge, erasure and rotation rates at scale, on SQLite and PostgreSQL.
 //!
-//! Run: `cargo bench -p vault-core --bench lifecycle` (100,000 items; a few
-//! minutes) or with `VAULT_BENCH_QUICK=1` (1,000 items, CI). Setup inserts
+//! Run: `cargo bench -p vault-core --bench lifecycle` (100,000 items, three
+//! rounds) or with `VAULT_BENCH_QUICK=1` (1,000 items, CI). Setup inserts
 //! rows directly (one real upload per applicant provides valid headers and
 //! wrapped keys) and writes real blob files, so what is timed is the vault's
 //! own purge, erasure and rotation.
@@ -21,11 +21,14 @@ use vault_core::secret::ApplicantKey;
 use vault_core::store::BlobStoreConfig;
 use vault_core::vault::{PutRequest, Vault, VaultConfig};
 
+#[path = "../../benches/report.rs"]
+mod report;
+use report::Report;
+
 const K1: &str = "1:1111111111111111111111111111111111111111111111111111111111111111";
 const K2: &str = "2:2222222222222222222222222222222222222222222222222222222222222222";
 
 struct Db {
-    name: &'static str,
     url: String,
     dir: tempfile::TempDir,
 }
@@ -64,40 +67,50 @@ async fn bulk_documents(db: &Db, tenant: TenantId, applicant_names: &[String], n
         (t.get(0), t.get(1), t.get(2), t.get(3), t.get(4));
     let blob_dir = db.dir.path().join("blobs/blobs");
     std::fs::create_dir_all(&blob_dir).unwrap();
+    // Multi-row inserts, 500 rows a statement: setup is not what is timed.
     let mut tx = pool.begin().await.unwrap();
-    for i in 0..n {
-        let blob = uuid::Uuid::new_v4().to_string();
-        std::fs::write(blob_dir.join(&blob), b"x").unwrap();
-        sqlx::query(
+    for start in (0..n).step_by(500) {
+        let rows: Vec<usize> = (start..(start + 500).min(n)).collect();
+        let values: Vec<String> = (0..rows.len())
+            .map(|k| {
+                let p = |j: usize| format!("${}", k * 11 + j);
+                format!(
+                    "({}, {}, {}, {}, 'committed', {}, 'application/pdf', {}, {}, {}, {}, {}, {}, {})",
+                    p(1), p(2), p(3), p(4), p(5), p(6), p(7), p(8), p(9), p(10), p(11), p(11)
+                )
+            })
+            .collect();
+        let sql = format!(
             "INSERT INTO documents (tenant_id, id, applicant_id, blob_name, state, category, content_type, header, \
-             wrapped_key, applicant_key_version, plaintext_len, ciphertext_len, created_at, committed_at) \
-             VALUES ($1, $2, $3, $4, 'committed', $5, 'application/pdf', $6, $7, $8, $9, $10, $11, $11)",
-        )
-        .bind(tenant.to_string())
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(&applicant_names[i % applicant_names.len()])
-        .bind(&blob)
-        .bind(Category::ALL[i % 7].as_str())
-        .bind(header.clone())
-        .bind(wrapped.clone())
-        .bind(akv)
-        .bind(plen)
-        .bind(clen)
-        .bind(i as i64)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+             wrapped_key, applicant_key_version, plaintext_len, ciphertext_len, created_at, committed_at) VALUES {}",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for &i in &rows {
+            let blob = uuid::Uuid::new_v4().to_string();
+            std::fs::write(blob_dir.join(&blob), b"x").unwrap();
+            q = q
+                .bind(tenant.to_string())
+                .bind(uuid::Uuid::new_v4().to_string())
+                .bind(applicant_names[i % applicant_names.len()].clone())
+                .bind(blob)
+                .bind(Category::ALL[i % 7].as_str())
+                .bind(header.clone())
+                .bind(wrapped.clone())
+                .bind(akv)
+                .bind(plen)
+                .bind(clen)
+                .bind(i as i64);
+        }
+        q.execute(&mut *tx).await.unwrap();
     }
     tx.commit().await.unwrap();
     pool.close().await;
 }
 
-async fn purge_rate(db: &Db, n: usize) -> (f64, f64) {
-    let v = open(db, K1).await;
-    let tid = v.create_tenant("purge", &Actor::operator()).await.unwrap();
-    let t = v.tenant(tid, Actor::operator()).await.unwrap();
-    let names: Vec<String> = (0..100).map(|i| format!("p{i}")).collect();
-    for a in &names {
+/// One real upload per applicant: it creates the applicant and its key.
+async fn one_upload_each(t: &vault_core::vault::Tenant, names: &[String]) {
+    for a in names {
         t.put(
             PutRequest::new(
                 ApplicantId::new(a).unwrap(),
@@ -109,6 +122,14 @@ async fn purge_rate(db: &Db, n: usize) -> (f64, f64) {
         .await
         .unwrap();
     }
+}
+
+async fn purge_rate(db: &Db, n: usize) -> (f64, f64) {
+    let v = open(db, K1).await;
+    let tid = v.create_tenant("purge", &Actor::operator()).await.unwrap();
+    let t = v.tenant(tid, Actor::operator()).await.unwrap();
+    let names: Vec<String> = (0..100).map(|i| format!("p{i}")).collect();
+    one_upload_each(&t, &names).await;
     bulk_documents(db, tid, &names, n).await;
     let mut zero = RetentionPolicy::default();
     for c in Category::ALL {
@@ -132,32 +153,31 @@ async fn purge_rate(db: &Db, n: usize) -> (f64, f64) {
     (dry_rate, rate)
 }
 
-async fn erasure_times(db: &Db, n: usize) -> (f64, f64) {
+/// Erases one applicant in a vault holding `n` documents over 100
+/// applicants; (ms until unreadable, ms until complete, their documents).
+async fn erasure_times(db: &Db, n: usize) -> (f64, f64, usize) {
     let v = open(db, K1).await;
     let tid = v.create_tenant("erase", &Actor::operator()).await.unwrap();
     let t = v.tenant(tid, Actor::operator()).await.unwrap();
-    let name = "erase-me".to_string();
-    t.put(
-        PutRequest::new(
-            ApplicantId::new(&name).unwrap(),
-            Category::PayStub,
-            "application/pdf",
-        ),
-        one_doc(),
-    )
-    .await
-    .unwrap();
-    bulk_documents(db, tid, std::slice::from_ref(&name), n - 1).await;
+    let names: Vec<String> = std::iter::once("erase-me".to_string())
+        .chain((1..100).map(|i| format!("o{i}")))
+        .collect();
+    one_upload_each(&t, &names).await;
+    let bulk = n - names.len();
+    bulk_documents(db, tid, &names, bulk).await;
+    // bulk_documents gives document i to applicant i % 100: "erase-me" is 0.
+    let theirs = 1 + bulk.div_ceil(names.len());
     let start = vault_core_now();
     let receipt = t
-        .erase_applicant(&ApplicantId::new(&name).unwrap())
+        .erase_applicant(&ApplicantId::new(&names[0]).unwrap())
         .await
         .unwrap();
-    assert_eq!(receipt.documents as usize, n);
+    assert_eq!(receipt.documents as usize, theirs);
     v.close().await;
     (
         (receipt.erased_at_ms - start) as f64,
         (receipt.completed_at_ms - start) as f64,
+        theirs,
     )
 }
 
@@ -176,25 +196,38 @@ async fn rotation_rate(db: &Db, n: usize) -> f64 {
     let pool = AnyPool::connect(&db.url).await.unwrap();
     let mut tx = pool.begin().await.unwrap();
     let v1 = RootKeyVersion::new(1).unwrap();
-    for i in 0..n {
-        let a = ApplicantId::new(&format!("r{i}")).unwrap();
-        let id = ApplicantKeyId {
-            tenant: tid,
-            applicant: a.clone(),
-            version: 1,
-        };
-        let w =
-            wrap_applicant_key(&*provider, v1, &id, &ApplicantKey::generate().unwrap()).unwrap();
-        sqlx::query(
-            "INSERT INTO applicants (tenant_id, applicant_id, key_version, root_key_version, wrapped_key, created_at, last_activity_at) \
-             VALUES ($1, $2, 1, 1, $3, 0, 0)",
-        )
-        .bind(tid.to_string())
-        .bind(a.as_str())
-        .bind(w.as_bytes().to_vec())
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    for start in (0..n).step_by(500) {
+        let rows: Vec<usize> = (start..(start + 500).min(n)).collect();
+        let values: Vec<String> = (0..rows.len())
+            .map(|k| {
+                format!(
+                    "(${}, ${}, 1, 1, ${}, 0, 0)",
+                    k * 3 + 1,
+                    k * 3 + 2,
+                    k * 3 + 3
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO applicants (tenant_id, applicant_id, key_version, root_key_version, wrapped_key, created_at, last_activity_at) VALUES {}",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for &i in &rows {
+            let a = ApplicantId::new(&format!("r{i}")).unwrap();
+            let id = ApplicantKeyId {
+                tenant: tid,
+                applicant: a.clone(),
+                version: 1,
+            };
+            let w = wrap_applicant_key(&*provider, v1, &id, &ApplicantKey::generate().unwrap())
+                .unwrap();
+            q = q
+                .bind(tid.to_string())
+                .bind(a.as_str().to_string())
+                .bind(w.as_bytes().to_vec());
+        }
+        q.execute(&mut *tx).await.unwrap();
     }
     tx.commit().await.unwrap();
     pool.close().await;
@@ -208,8 +241,10 @@ async fn rotation_rate(db: &Db, n: usize) -> f64 {
 }
 
 fn main() {
-    let quick = std::env::var_os("VAULT_BENCH_QUICK").is_some();
+    let mut rep = Report::new("lifecycle");
+    let quick = rep.quick();
     let n = if quick { 1_000 } else { 100_000 };
+    let rounds = if quick { 1 } else { 3 };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -217,50 +252,94 @@ fn main() {
         .unwrap();
     let base = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/vault-bench");
     std::fs::create_dir_all(base).unwrap();
-    let pg_url = std::env::var("VAULT_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let mut rows = vec![];
+    let pg_url = vault_e2e::postgres_url();
     rt.block_on(async {
-        for name in ["SQLite", "PostgreSQL"] {
-            // A fresh database per measurement.
+        for (id, name) in [("sqlite", "SQLite"), ("postgres", "PostgreSQL")] {
+            // A fresh database and blob directory per measurement.
             let fresh = || async {
                 let dir = tempfile::tempdir_in(base).unwrap();
-                let url = if name == "SQLite" {
+                let url = if id == "sqlite" {
                     format!("sqlite://{}", dir.path().join("meta.db").display())
                 } else {
                     let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
                     let pool = sqlx::postgres::PgPool::connect(&pg_url).await.unwrap();
-                    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await.unwrap();
+                    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                        .execute(&pool)
+                        .await
+                        .unwrap();
                     pool.close().await;
-                    let sep = if pg_url.contains('?') { '&' } else { '?' };
-                    format!("{pg_url}{sep}options=-c%20search_path%3D{schema}")
+                    vault_e2e::pg_url_with_schema(&schema)
                 };
-                Db { name, url, dir }
+                Db { url, dir }
             };
-            let db = fresh().await;
-            let (dry, real) = purge_rate(&db, n).await;
-            rows.push(format!("| purge dry run, {n} due documents, {} | {dry:.0} docs/s |", db.name));
-            rows.push(format!("| purge, {n} due documents (rows, keys, blobs, audit), {} | {real:.0} docs/s |", db.name));
-            let db = fresh().await;
-            let (unreadable, complete) = erasure_times(&db, 1000).await;
-            rows.push(format!("| erasure of an applicant with 1,000 documents: until unreadable, {} | {unreadable:.0} ms |", db.name));
-            rows.push(format!("| erasure of an applicant with 1,000 documents: until complete, {} | {complete:.0} ms |", db.name));
-            let db = fresh().await;
-            let rate = rotation_rate(&db, n).await;
-            rows.push(format!("| root key rotation, {n} applicant keys, {} | {rate:.0} keys/s |", db.name));
+            let [mut dry, mut real, mut unreadable, mut complete, mut rotate] =
+                [(); 5].map(|_| Vec::new());
+            let mut theirs = 0;
+            for _ in 0..rounds {
+                let db = fresh().await;
+                let (d, r) = purge_rate(&db, n).await;
+                dry.push(d);
+                real.push(r);
+                drop_db(db).await;
+                let db = fresh().await;
+                let (u, c, k) = erasure_times(&db, n).await;
+                unreadable.push(u);
+                complete.push(c);
+                theirs = k;
+                drop_db(db).await;
+                let db = fresh().await;
+                rotate.push(rotation_rate(&db, n).await);
+                drop_db(db).await;
+            }
+            rep.add(
+                &format!("lifecycle.{id}.purge_dry_run"),
+                &format!("purge dry run, {n} due documents, {name}"),
+                "docs/s",
+                &dry,
+            );
+            rep.add(
+                &format!("lifecycle.{id}.purge"),
+                &format!("purge, {n} due documents (rows, keys, blobs, audit), {name}"),
+                "docs/s",
+                &real,
+            );
+            rep.add(
+                &format!("lifecycle.{id}.erase_unreadable"),
+                &format!(
+                    "erasure of an applicant with {theirs} of {n} documents: until unreadable, {name}"
+                ),
+                "ms",
+                &unreadable,
+            );
+            rep.add(
+                &format!("lifecycle.{id}.erase_complete"),
+                &format!(
+                    "erasure of an applicant with {theirs} of {n} documents: until complete, {name}"
+                ),
+                "ms",
+                &complete,
+            );
+            rep.add(
+                &format!("lifecycle.{id}.rotation"),
+                &format!("root key rotation, {n} applicant keys, {name}"),
+                "keys/s",
+                &rotate,
+            );
         }
     });
-    println!(
-        "\n## Lifecycle benchmark{}\n",
-        if quick {
-            " (quick mode: small inputs)"
-        } else {
-            ""
-        }
-    );
-    println!("One run each; local blob files on the same disk.\n");
-    println!("| measurement | value |\n|---|---:|");
-    for r in rows {
-        println!("{r}");
+    rep.finish();
+}
+
+/// Removes a measurement's PostgreSQL schema (its directory goes on drop).
+async fn drop_db(db: Db) {
+    if let Some(schema) = db.url.split("search_path%3D").nth(1) {
+        let pool = sqlx::postgres::PgPool::connect(&vault_e2e::postgres_url())
+            .await
+            .unwrap();
+        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
     }
 }

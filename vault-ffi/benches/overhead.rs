@@ -2,8 +2,8 @@
 //!
 //! Run: `cargo bench -p vault-ffi --bench overhead` (or with
 //! `VAULT_BENCH_QUICK=1`). Both sides use the same vault (SQLite + local
-//! files) and the same bytes, interleaved per round; the ratio is FFI time /
-//! Rust time (1.00 = no overhead).
+//! files) and the same bytes, interleaved per round (alternating which goes
+//! first); the ratio is FFI time / Rust time (1.00 = no overhead).
 #![allow(
     unsafe_code,
     clippy::unwrap_used,
@@ -25,14 +25,13 @@ use vault_core::ids::{ApplicantId, DocumentId, TenantId};
 use vault_core::vault::{PutRequest, Vault};
 use vault_ffi::*;
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
+#[path = "../../benches/report.rs"]
+mod report;
+use report::Report;
 
 fn main() {
     let quick = std::env::var_os("VAULT_BENCH_QUICK").is_some();
-    let rounds = if quick { 1 } else { 7 };
+    let rounds = if quick { 2 } else { 7 };
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("root.key");
     std::fs::write(&key, format!("1:{}\n", "3c".repeat(32))).unwrap();
@@ -79,19 +78,13 @@ fn main() {
         ))
         .unwrap();
 
-    println!(
-        "\n## FFI overhead{}\n",
-        if quick { " (quick mode)" } else { "" }
-    );
-    println!("Medians of {rounds} interleaved rounds; ratio = FFI time / Rust API time.\n");
-    println!("| operation | Rust API | C ABI | ratio |\n|---|---:|---:|---:|");
+    let mut rep = Report::new("ffi");
     for size in [64 * 1024usize, 16 << 20] {
         let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
         let bytes = Bytes::from(data.clone());
         let reps = if size < 1 << 20 { 50 } else { 3 };
-        let (mut rp, mut fp, mut rg, mut fg) = (vec![], vec![], vec![], vec![]);
-        for _ in 0..rounds {
-            // Rust put + get.
+        // Rust API: `reps` puts, then a get of each; (put s, get s) per op.
+        let rust_round = || {
             let mut ids = vec![];
             let s = Instant::now();
             for _ in 0..reps {
@@ -100,14 +93,18 @@ fn main() {
                     Category::PayStub,
                     "application/pdf",
                 );
-                let chunks: Vec<vault_core::Result<Bytes>> = vec![Ok(bytes.clone())];
+                // The same 256 KiB pieces the C ABI hands the vault (it
+                // copies them out of the caller's buffer; these are slices).
+                let chunks: Vec<vault_core::Result<Bytes>> = (0..size.div_ceil(256 * 1024))
+                    .map(|i| Ok(bytes.slice(i * 256 * 1024..((i + 1) * 256 * 1024).min(size))))
+                    .collect();
                 ids.push(
                     rt.block_on(t.put(req, futures::stream::iter(chunks)))
                         .unwrap()
                         .id,
                 );
             }
-            rp.push(s.elapsed().as_secs_f64() / reps as f64);
+            let put = s.elapsed().as_secs_f64() / reps as f64;
             let s = Instant::now();
             for id in &ids {
                 let v: Vec<u8> = rt.block_on(async {
@@ -120,8 +117,14 @@ fn main() {
                 });
                 assert_eq!(v.len(), size);
             }
-            rg.push(s.elapsed().as_secs_f64() / reps as f64);
-            // FFI put + get.
+            let get = s.elapsed().as_secs_f64() / reps as f64;
+            for id in &ids {
+                rt.block_on(t.delete(*id)).unwrap();
+            }
+            (put, get)
+        };
+        // The C ABI, the same operations.
+        let ffi_round = || {
             let mut fids: Vec<CString> = vec![];
             let s = Instant::now();
             for _ in 0..reps {
@@ -147,7 +150,7 @@ fn main() {
                     vault_string_free(id);
                 }
             }
-            fp.push(s.elapsed().as_secs_f64() / reps as f64);
+            let put = s.elapsed().as_secs_f64() / reps as f64;
             let s = Instant::now();
             for id in &fids {
                 let (mut p, mut n) = (std::ptr::null_mut(), 0usize);
@@ -160,35 +163,46 @@ fn main() {
                 // SAFETY: returned by the library; freed once.
                 unsafe { vault_buffer_free(p, n) };
             }
-            fg.push(s.elapsed().as_secs_f64() / reps as f64);
-            for id in &ids {
-                rt.block_on(t.delete(*id)).unwrap();
-            }
+            let get = s.elapsed().as_secs_f64() / reps as f64;
             for id in &fids {
                 rt.block_on(t.delete(DocumentId::parse(id.to_str().unwrap()).unwrap()))
                     .unwrap();
             }
-        }
-        let label = if size < 1 << 20 {
-            "64 KiB".to_string()
-        } else {
-            "16 MiB".to_string()
+            (put, get)
         };
-        let ratio =
-            |f: &Vec<f64>, r: &Vec<f64>| median(f.iter().zip(r).map(|(a, b)| a / b).collect());
-        println!(
-            "| put {label} | {:.3} ms | {:.3} ms | {:.2}× |",
-            median(rp.clone()) * 1e3,
-            median(fp.clone()) * 1e3,
-            ratio(&fp, &rp)
-        );
-        println!(
-            "| get {label} | {:.3} ms | {:.3} ms | {:.2}× |",
-            median(rg.clone()) * 1e3,
-            median(fg.clone()) * 1e3,
-            ratio(&fg, &rg)
-        );
+        let [mut rp, mut fp, mut rg, mut fg] = [(); 4].map(|_| Vec::new());
+        for round in 0..rounds {
+            // Alternate which side goes first, so neither always finds the
+            // page cache and the allocator warmed by the other.
+            let ((r_put, r_get), (f_put, f_get)) = if round % 2 == 0 {
+                let r = rust_round();
+                (r, ffi_round())
+            } else {
+                let f = ffi_round();
+                (rust_round(), f)
+            };
+            rp.push(r_put * 1e3);
+            rg.push(r_get * 1e3);
+            fp.push(f_put * 1e3);
+            fg.push(f_get * 1e3);
+        }
+        let label = if size < 1 << 20 { "64k" } else { "16m" };
+        let human = if size < 1 << 20 { "64 KiB" } else { "16 MiB" };
+        let ratios = |f: &[f64], r: &[f64]| f.iter().zip(r).map(|(a, b)| a / b).collect::<Vec<_>>();
+        for (op, rust, ffi) in [("put", &rp, &fp), ("get", &rg, &fg)] {
+            let base = format!("ffi.rust.{op}.{label}");
+            rep.add(&base, &format!("Rust API {op} {human}"), "ms", rust);
+            rep.add_vs(
+                &format!("ffi.c.{op}.{label}"),
+                &format!("C ABI {op} {human}"),
+                "ms",
+                ffi,
+                &base,
+                &ratios(ffi, rust),
+            );
+        }
     }
+    rep.finish();
     // SAFETY: open handle closed once; string freed once.
     unsafe {
         vault_string_free(tid);
