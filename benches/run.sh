@@ -4,7 +4,7 @@
 # runs every benchmark and writes docs/BENCHMARKS.md,
 # benches/results/latest.json and docs/bench/*.svg.
 #
-#   bash benches/run.sh            # full run: about 30 minutes on 2 cores
+#   bash benches/run.sh            # full run: about 20–30 minutes on 2 cores
 #   bash benches/run.sh --quick    # tiny inputs, outputs under target/ (CI)
 #
 # Needs PostgreSQL on 127.0.0.1:5432 (trust auth, database test) for the
