@@ -58,8 +58,7 @@ def timed(cmd, stdout=subprocess.DEVNULL, env=None):
     Python starts children with vfork, and Linux carries the parent's RSS
     into a vforked child's ru_maxrss, so wait4 would report at least
     Python's own size."""
-    err = tempfile.TemporaryFile()
-    with tempfile.NamedTemporaryFile(mode="r") as rss:
+    with tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile(mode="r") as rss:
         t0 = time.perf_counter()
         p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss.name, *cmd], stdout=stdout, stderr=err, env=env)
         wall = time.perf_counter() - t0
@@ -186,31 +185,33 @@ def tools(quick, work, shm, rounds):
     pw = ["-pass", f"file:{keydir / 'pass'}"]
     seal = str(RELEASE / "examples" / "seal_file")
     core = str(RELEASE / "examples" / "core_put")
+    key = str(keydir / "data.key")
+
+    def encrypt_to(dest):
+        """Each tool's encryption of src into dest."""
+        return {
+            "age": (["age", "-r", recipient, "-o", dest, str(src)], None),
+            "gpg": (gpg + ["--symmetric", "--cipher-algo", "AES256", "-o", dest, str(src)], genv),
+            "gpg_z0": (gpg + ["--symmetric", "--cipher-algo", "AES256", "-z", "0", "-o", dest, str(src)], genv),
+            "openssl": (["openssl", "enc", "-aes-256-ctr", "-pbkdf2", *pw, "-in", str(src), "-out", dest], None),
+            "vault": ([seal, "seal", key, str(src), dest], None),
+            "vault_1t": ([seal, "seal-1t", key, str(src), dest], None),
+        }
+
     # The ciphertexts the decryption rows read (made once, not timed).
-    for cmd, env in [
-        (["age", "-r", recipient, "-o", str(shm / "c.age"), str(src)], None),
-        (gpg + ["--symmetric", "--cipher-algo", "AES256", "-o", str(shm / "c.gpg"), str(src)], genv),
-        (gpg + ["--symmetric", "--cipher-algo", "AES256", "-z", "0", "-o", str(shm / "c.gpg0"), str(src)], genv),
-        (["openssl", "enc", "-aes-256-ctr", "-pbkdf2", *pw, "-in", str(src), "-out", str(shm / "c.ossl")], None),
-        ([seal, "seal", str(keydir / "data.key"), str(src), str(shm / "c.vault")], None),
-    ]:
+    cipher = {n: str(shm / f"c.{n}") for n in ["age", "gpg", "gpg_z0", "openssl", "vault"]}
+    for n, path in cipher.items():
+        cmd, env = encrypt_to(path)[n]
         timed(cmd, env=env)
     null = "/dev/null"
-    encrypt = {
-        "age": (["age", "-r", recipient, "-o", null, str(src)], None),
-        "gpg": (gpg + ["--symmetric", "--cipher-algo", "AES256", "-o", null, str(src)], genv),
-        "gpg_z0": (gpg + ["--symmetric", "--cipher-algo", "AES256", "-z", "0", "-o", null, str(src)], genv),
-        "openssl": (["openssl", "enc", "-aes-256-ctr", "-pbkdf2", *pw, "-in", str(src), "-out", null], None),
-        "vault": ([seal, "seal", str(keydir / "data.key"), str(src), null], None),
-        "vault_1t": ([seal, "seal-1t", str(keydir / "data.key"), str(src), null], None),
-    }
+    encrypt = encrypt_to(null)
     decrypt = {
-        "age": (["age", "-d", "-i", str(keydir / "age.key"), "-o", null, str(shm / "c.age")], None),
-        "gpg": (gpg + ["-d", "-o", null, str(shm / "c.gpg")], genv),
-        "gpg_z0": (gpg + ["-d", "-o", null, str(shm / "c.gpg0")], genv),
-        "openssl": (["openssl", "enc", "-d", "-aes-256-ctr", "-pbkdf2", *pw, "-in", str(shm / "c.ossl"), "-out", null], None),
-        "vault": ([seal, "open", str(keydir / "data.key"), str(shm / "c.vault"), null], None),
-        "vault_1t": ([seal, "open-1t", str(keydir / "data.key"), str(shm / "c.vault"), null], None),
+        "age": (["age", "-d", "-i", str(keydir / "age.key"), "-o", null, cipher["age"]], None),
+        "gpg": (gpg + ["-d", "-o", null, cipher["gpg"]], genv),
+        "gpg_z0": (gpg + ["-d", "-o", null, cipher["gpg_z0"]], genv),
+        "openssl": (["openssl", "enc", "-d", "-aes-256-ctr", "-pbkdf2", *pw, "-in", cipher["openssl"], "-out", null], None),
+        "vault": ([seal, "open", key, cipher["vault"], null], None),
+        "vault_1t": ([seal, "open-1t", key, cipher["vault"], null], None),
     }
     labels = {
         "age": "age 1.x, X25519 recipient",
@@ -309,7 +310,7 @@ def rss_by_size(quick, work, shm, rounds):
             rows.add(f"rss.{k}.{mib}", f"peak RSS, {k} {mib} MiB", "MiB", v)
         src.unlink()
         (shm / "s.vault").unlink()
-    return rows, sizes
+    return rows
 
 
 def cores(quick, work, rounds):
@@ -393,8 +394,6 @@ def index(benches):
 def fmt(v, unit):
     if v != v:  # NaN
         return "n/a"
-    if unit in ("MB/s", "docs/s", "keys/s") and v >= 100:
-        return f"{v:,.0f} {unit}"
     if abs(v) >= 100:
         return f"{v:,.0f} {unit}"
     if abs(v) >= 10:
@@ -664,7 +663,7 @@ def main():
         if "rust" in only:
             cargo_benches(quick, results)
         for name, fn in [("tools", lambda: tools(quick, work, shm, rounds)),
-                         ("rss", lambda: rss_by_size(quick, work, shm, rounds)[0]),
+                         ("rss", lambda: rss_by_size(quick, work, shm, rounds)),
                          ("cores", lambda: cores(quick, work, rounds)),
                          ("http", lambda: http(quick, work, rounds))]:
             if name in only:

@@ -2072,3 +2072,49 @@ async fn a_client_that_stops_reading_is_cut_off() {
         200
     );
 }
+
+/// `GET /v1/audit/verify` catches a forged checkpoint, names only the kind
+/// of problem (no sequence numbers), and serves one result for a while.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_names_the_kind_and_reuses_its_result() {
+    let s = Server::start(Backend::SqliteLocal);
+    let auditor = s.key("auditor").await;
+    // A checkpoint outside the database claiming records the log lacks:
+    // what cutting off the log's tail looks like.
+    let dir = s
+        .config
+        .parent()
+        .unwrap()
+        .join("data/blobs/audit/checkpoints");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("00000000000001000000-00000000000000000000-forged.json"),
+        format!(
+            "{{\"seq\":1000000,\"mac\":\"{}\",\"at_ms\":0}}\n",
+            "00".repeat(32)
+        ),
+    )
+    .unwrap();
+    let first = send(&s, Some(&auditor), Method::GET, "/v1/audit/verify", None)
+        .await
+        .json_ok()
+        .await;
+    assert_eq!(first["ok"], false, "{first}");
+    assert_eq!(first["problem"], "truncated", "{first}");
+    let mut keys: Vec<&str> = first
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["ok", "problem", "verified_at"], "{first}");
+    // Within the reuse window the same result comes back, even though the
+    // forged checkpoint is gone.
+    std::fs::remove_dir_all(&dir).unwrap();
+    let again = send(&s, Some(&auditor), Method::GET, "/v1/audit/verify", None)
+        .await
+        .json_ok()
+        .await;
+    assert_eq!(again, first);
+}

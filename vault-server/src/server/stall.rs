@@ -29,9 +29,13 @@ impl<I> WriteStallTimeout<I> {
         }
     }
 
-    /// Called when the inner write is pending: starts the clock, or fails
-    /// if it has run out.
-    fn pending<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+    /// Passes on a finished inner write (stopping the clock); for one still
+    /// pending, starts the clock, or fails if it has run out.
+    fn watch<T>(&mut self, cx: &mut Context<'_>, r: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if r.is_ready() {
+            self.stalled = None;
+            return r;
+        }
         let timeout = self.timeout;
         let sleep = self
             .stalled
@@ -63,13 +67,8 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for WriteStallTimeout<I> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_write(cx, buf) {
-            Poll::Ready(r) => {
-                this.stalled = None;
-                Poll::Ready(r)
-            }
-            Poll::Pending => this.pending(cx),
-        }
+        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.watch(cx, r)
     }
 
     fn poll_write_vectored(
@@ -78,13 +77,8 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for WriteStallTimeout<I> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
-            Poll::Ready(r) => {
-                this.stalled = None;
-                Poll::Ready(r)
-            }
-            Poll::Pending => this.pending(cx),
-        }
+        let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.watch(cx, r)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -93,13 +87,8 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for WriteStallTimeout<I> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_flush(cx) {
-            Poll::Ready(r) => {
-                this.stalled = None;
-                Poll::Ready(r)
-            }
-            Poll::Pending => this.pending(cx),
-        }
+        let r = Pin::new(&mut this.inner).poll_flush(cx);
+        this.watch(cx, r)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
