@@ -298,6 +298,18 @@ fn client_addr(state: &AppState, req: &Request) -> IpAddr {
         .unwrap_or(peer)
 }
 
+/// Whether an HTTP/1.x request has a body the handler might not read to
+/// its end.
+fn may_carry_body(req: &Request) -> bool {
+    let h1 = req.version() <= axum::http::Version::HTTP_11;
+    let h = req.headers();
+    let chunked = h.contains_key(header::TRANSFER_ENCODING);
+    let sized = h
+        .get(header::CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes() != b"0");
+    h1 && (chunked || sized)
+}
+
 /// Frames every request: id, per-client limit, security headers,
 /// problem+json for every error, a log line and metrics.
 async fn frame(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
@@ -311,6 +323,7 @@ async fn frame(State(state): State<AppState>, mut req: Request, next: Next) -> R
         .unwrap_or_else(|| "unmatched".into());
     let client = client_addr(&state, &req);
     req.extensions_mut().insert(ClientAddr(client));
+    let unread_body_possible = may_carry_body(&req);
     // Counted out even if the request is dropped mid-way (a client reset).
     let in_flight = state.metrics.in_flight();
     let mut resp = match state.limiter.check_client(client) {
@@ -338,6 +351,14 @@ async fn frame(State(state): State<AppState>, mut req: Request, next: Next) -> R
         .into_response();
     }
     let h = resp.headers_mut();
+    // An error may answer before the body is read (a 413 on the declared
+    // length, a 401 before an upload). hyper then closes the connection
+    // without saying so, and a client that pools it sends its next request
+    // into a closed socket. Saying `Connection: close` makes it open a new
+    // one. HTTP/2 has no such header and resets only the stream.
+    if status.as_u16() >= 400 && unread_body_possible {
+        h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         h.insert("x-request-id", v);
     }
