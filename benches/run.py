@@ -218,7 +218,7 @@ def tools(quick, work, shm, rounds):
         "gpg": "gpg --symmetric --cipher-algo AES256 (default compression)",
         "gpg_z0": "gpg --symmetric --cipher-algo AES256 -z 0 (no compression)",
         "openssl": "openssl enc -aes-256-ctr -pbkdf2 (no authentication)",
-        "vault": "vault stream format, input read on a 2nd thread (examples/seal_file)",
+        "vault": "vault stream format, read and sealed on every core (examples/seal_file)",
         "vault_1t": "vault stream format, 1 thread (examples/seal_file)",
     }
     # Put/get through the whole vault on local files (fsync, SQLite, audit)

@@ -10,6 +10,9 @@ pub const FORMAT_VERSION: u8 = 1;
 pub const ALGORITHM_AES256GCM_HKDF_SHA256: u8 = 1;
 /// Length of the random per-stream salt.
 pub const SALT_LEN: usize = 32;
+/// Where the salt lies in the header (after magic, version, algorithm and
+/// segment size).
+pub(crate) const SALT_AT: std::ops::Range<usize> = 10..10 + SALT_LEN;
 /// Length of the key commitment.
 pub const COMMITMENT_LEN: usize = 32;
 /// Length of the header: magic(4) version(1) algorithm(1) segment size(4)
@@ -102,7 +105,7 @@ impl Header {
         }
         let segment_size = SegmentSize::checked(u32::from_be_bytes([h[6], h[7], h[8], h[9]]))?;
         let mut salt = [0u8; SALT_LEN];
-        salt.copy_from_slice(&h[10..10 + SALT_LEN]);
+        salt.copy_from_slice(&h[SALT_AT]);
         let mut commitment = [0u8; COMMITMENT_LEN];
         commitment.copy_from_slice(&h[HEADER_PREFIX_LEN..HEADER_LEN]);
         Ok(Self {
@@ -130,7 +133,7 @@ impl Header {
         p[4] = FORMAT_VERSION;
         p[5] = ALGORITHM_AES256GCM_HKDF_SHA256;
         p[6..10].copy_from_slice(&segment_size.get().to_be_bytes());
-        p[10..].copy_from_slice(salt);
+        p[SALT_AT].copy_from_slice(salt);
         p
     }
 

@@ -23,6 +23,8 @@
 //!   made of;
 //! - [`Sealer`] and [`Opener`]: sans-I/O sealing and opening of segments, used
 //!   by every adapter below and by the vault's async storage code;
+//! - [`RunIssuer`] and [`RunSealer`] ([`Sealer::into_runs`]): one stream
+//!   sealed on several threads as it is read, each segment index issued once;
 //! - [`SealingWriter`] (`std::io::Write`) and [`seal_stream`] (an async
 //!   `Stream` of chunks); [`OpeningReader`] (`std::io::Read`) and
 //!   [`open_stream`] (async chunks in, plaintext chunks out);
@@ -39,6 +41,7 @@ mod layout;
 mod metadata;
 mod nonce;
 mod open;
+mod runs;
 mod seal;
 
 pub use async_open::open_stream;
@@ -50,6 +53,7 @@ pub use header::{
 pub use layout::{Layout, MAX_SEGMENTS, RangePlan, ReadAt, SeekableOpener};
 pub use metadata::MetadataCipher;
 pub use open::{Opener, OpeningReader, open_to_vec};
+pub use runs::{RunIssuer, RunSealer, SegmentRun};
 pub use seal::{SealParams, Sealer, SealingWriter, seal_stream, seal_to_vec};
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use futures_util::Stream;
 use super::context::StreamContext;
 use super::derive::StreamKdf;
 use super::header::{HEADER_LEN, Header, SALT_LEN, SegmentSize};
-use super::layout::Layout;
+use super::layout::{Layout, MAX_SEGMENTS};
 use super::metadata::MetadataCipher;
 use super::nonce::segment_nonce;
 use crate::aead::{Aead, Backend, TAG_LEN};
@@ -147,7 +147,7 @@ impl Sealer {
     /// `Layout::for_plaintext_len(segment_size, plaintext.len()).ciphertext_len()`
     /// bytes. The sealer must be fresh (nothing pushed yet).
     pub fn seal_into(self, plaintext: &[u8], out: &mut [u8], threads: usize) -> Result<()> {
-        if self.next_index != 0 || !self.buf.is_empty() {
+        if !self.is_fresh() {
             return Err(Error::InvalidArgument("seal_into needs a fresh sealer"));
         }
         let seg = SegmentSize::new(self.segment_size as u32)?;
@@ -157,14 +157,55 @@ impl Sealer {
         }
         let (header, body) = out.split_at_mut(HEADER_LEN);
         header.copy_from_slice(&self.header);
-        let aead = &*self.aead;
+        self.seal_segments(0, true, plaintext, body, threads)
+    }
+
+    /// Whether nothing has been pushed yet.
+    pub(super) fn is_fresh(&self) -> bool {
+        self.next_index == 0 && self.buf.is_empty()
+    }
+
+    /// Plaintext bytes per segment.
+    pub(super) fn segment_len(&self) -> usize {
+        self.segment_size
+    }
+
+    /// Seals `plaintext` as the segments numbered from `first` into `out`
+    /// (exactly `plaintext.len()` plus one tag per segment), using up to
+    /// `threads` threads. `plaintext` is cut into full segments; the final
+    /// one may be shorter, or empty only if the whole of `plaintext` is. If
+    /// `ends_stream`, the final segment gets the last flag.
+    ///
+    /// The caller guarantees that no segment index is sealed twice under
+    /// this sealer's key: [`Sealer::seal_into`] seals each once, and
+    /// [`super::runs`] hands out each index in exactly one run.
+    pub(super) fn seal_segments(
+        &self,
+        first: u64,
+        ends_stream: bool,
+        plaintext: &[u8],
+        out: &mut [u8],
+        threads: usize,
+    ) -> Result<()> {
         let s = self.segment_size;
-        let n = layout.segments();
-        for_each_segment_parallel(body, s + TAG_LEN, n, threads, |i, ct| {
+        let n = plaintext.len().div_ceil(s).max(1) as u64;
+        if out.len() as u64 != plaintext.len() as u64 + n * TAG_LEN as u64 {
+            return Err(Error::InvalidArgument("output buffer has the wrong length"));
+        }
+        if first + n > MAX_SEGMENTS {
+            return Err(FormatError::TooLong.into());
+        }
+        let aead = &*self.aead;
+        for_each_segment_parallel(out, s + TAG_LEN, n, threads, |i, ct| {
             let start = (i as usize) * s;
             let pt = &plaintext[start..(start + s).min(plaintext.len())];
-            let index = u32::try_from(i).map_err(|_| FormatError::TooLong)?;
-            aead.seal_to(&segment_nonce(index, i + 1 == n), &[], pt, ct)
+            let index = u32::try_from(first + i).map_err(|_| FormatError::TooLong)?;
+            aead.seal_to(
+                &segment_nonce(index, ends_stream && i + 1 == n),
+                &[],
+                pt,
+                ct,
+            )
         })
     }
 

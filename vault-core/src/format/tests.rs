@@ -818,6 +818,58 @@ fn layout_rejects_impossible_lengths() {
 // ---------------------------------------------------------------------------
 // Properties
 
+#[test]
+fn runs_refuse_what_would_repeat_a_nonce_or_break_the_stream() {
+    let sealer = || Sealer::new(&key(), &ctx(), params(S, Backend::default())).unwrap();
+    let s = S as usize;
+    let (mut issuer, runs) = sealer().into_runs().unwrap();
+    let bad = |r: crate::Result<SegmentRun>| matches!(r, Err(Error::InvalidArgument(_)));
+    // Only whole segments before the last; never an empty run after data.
+    assert!(bad(issuer.next_run(s + 1, false)));
+    assert!(bad(issuer.next_run(0, false)));
+    let first = issuer.next_run(2 * s, false).unwrap();
+    assert!(bad(issuer.next_run(0, true)));
+    let last = issuer.next_run(5, true).unwrap();
+    assert!(last.is_last() && issuer.is_ended());
+    // Nothing after the last run.
+    assert!(bad(issuer.next_run(s, false)));
+    assert!(bad(issuer.next_run(1, true)));
+    // A run is sealed only by its own stream's sealer, with its own lengths.
+    let (mut other_issuer, other) = sealer().into_runs().unwrap();
+    let mut out = vec![0u8; first.ciphertext_len(s)];
+    assert!(matches!(
+        other.seal(first, &pattern(2 * s), &mut out),
+        Err(Error::InvalidArgument(_))
+    ));
+    let theirs = other_issuer.next_run(s, false).unwrap();
+    assert!(matches!(
+        runs.seal(theirs, &pattern(s), &mut vec![0u8; s + TAG_LEN]),
+        Err(Error::InvalidArgument(_))
+    ));
+    let r = other_issuer.next_run(s, false).unwrap();
+    assert!(matches!(
+        other.seal(r, &pattern(s - 1), &mut vec![0u8; s + TAG_LEN]),
+        Err(Error::InvalidArgument(_))
+    ));
+    let r = other_issuer.next_run(s, false).unwrap();
+    assert!(matches!(
+        other.seal(r, &pattern(s), &mut vec![0u8; s + TAG_LEN - 1]),
+        Err(Error::InvalidArgument(_))
+    ));
+    // Only a fresh sealer splits.
+    let mut used = sealer();
+    used.push(b"x", |_| Ok(())).unwrap();
+    assert!(matches!(used.into_runs(), Err(Error::InvalidArgument(_))));
+    // Runs sealed without their last one do not open.
+    let (mut issuer, runs) = sealer().into_runs().unwrap();
+    let r = issuer.next_run(s, false).unwrap();
+    let mut stream = runs.header().to_vec();
+    let mut out = vec![0u8; s + TAG_LEN];
+    runs.seal(r, &pattern(s), &mut out).unwrap();
+    stream.extend_from_slice(&out);
+    assert_auth_failure(&stream, "runs without the last");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -886,6 +938,50 @@ proptest! {
                 prop_assert!(matches!(opener.open_into(&bad, &mut back, threads), Err(Error::Authentication)));
                 prop_assert!(back.iter().all(|&b| b == 0), "plaintext left behind after a failure");
             }
+        }
+    }
+
+    /// A stream sealed as runs (any split into whole segments, sealed on
+    /// several threads in any order) is byte for byte the streaming path's.
+    #[test]
+    fn runs_on_threads_equal_the_streaming_path(
+        len in 0usize..3000,
+        cuts in prop::collection::vec(1usize..4, 0..8),
+        salt in any::<[u8; SALT_LEN]>(),
+    ) {
+        let pt = pattern(len);
+        for &backend in Backend::all() {
+            let streamed = seal_fixed(&pt, S, backend, salt);
+            let sealer = Sealer::with_salt(&key(), &ctx(), params(S, backend), salt).unwrap();
+            let (mut issuer, sealer) = sealer.into_runs().unwrap();
+            let s = sealer.segment_size();
+            // Runs of 1–3 whole segments while more than that remains, then
+            // the rest as the last run.
+            let mut jobs = Vec::new();
+            let mut at = 0;
+            for &c in &cuts {
+                if len - at <= c * s {
+                    break;
+                }
+                jobs.push((at, issuer.next_run(c * s, false).unwrap()));
+                at += c * s;
+            }
+            jobs.push((at, issuer.next_run(len - at, true).unwrap()));
+            prop_assert!(issuer.is_ended());
+            let mut outs: Vec<Vec<u8>> = jobs.iter().map(|(_, r)| vec![0u8; r.ciphertext_len(s)]).collect();
+            std::thread::scope(|scope| {
+                // In reverse, each on its own thread.
+                for ((at, run), out) in jobs.into_iter().zip(outs.iter_mut()).rev() {
+                    let sealer = &sealer;
+                    let pt = &pt[at..at + run.plaintext_len()];
+                    scope.spawn(move || sealer.seal(run, pt, out).unwrap());
+                }
+            });
+            let mut joined = sealer.header().to_vec();
+            for o in &outs {
+                joined.extend_from_slice(o);
+            }
+            prop_assert_eq!(&joined, &streamed);
         }
     }
 
