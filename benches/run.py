@@ -221,6 +221,8 @@ def tools(quick, work, shm, rounds):
         "vault": "vault stream format, read and sealed on every core (examples/seal_file)",
         "vault_1t": "vault stream format, 1 thread (examples/seal_file)",
     }
+    # seal_file opens on one core, with the input read on a second thread.
+    labels = {"encrypt": labels, "decrypt": dict(labels, vault="vault stream format, input read on a 2nd thread (examples/seal_file)")}
     # Put/get through the whole vault on local files (fsync, SQLite, audit)
     # against cat to the same disk.
     config = new_vault(work, "tools-vault")
@@ -258,12 +260,12 @@ def tools(quick, work, shm, rounds):
     others = [k for k in encrypt if not k.startswith("vault")]
     for op, pre in [("encrypt", "enc_"), ("decrypt", "dec_")]:
         for n in others:
-            rows.add(f"tools.{op}.{n}", f"{op} {mib} MiB, {labels[n]}", "MB/s", mb(walls[pre + n]))
+            rows.add(f"tools.{op}.{n}", f"{op} {mib} MiB, {labels[op][n]}", "MB/s", mb(walls[pre + n]))
         for me in ["vault", "vault_1t"]:
             mine = walls[pre + me]
             for n in others:
                 rows.add(
-                    f"tools.{op}.{me}_vs_{n}", f"{op} {mib} MiB, {labels[me]}", "MB/s", mb(mine),
+                    f"tools.{op}.{me}_vs_{n}", f"{op} {mib} MiB, {labels[op][me]}", "MB/s", mb(mine),
                     baseline=f"tools.{op}.{n}", ratios=[t / v for t, v in zip(walls[pre + n], mine)],
                 )
     rows.add("tools.cat_put", f"cat {mib} MiB to a file on the same disk, then sync", "MB/s", mb(walls["cat_put"]))
@@ -274,7 +276,7 @@ def tools(quick, work, shm, rounds):
              baseline="tools.cat_get", ratios=[c / v for c, v in zip(walls["cat_get"], walls["get"])])
     what = {"put": "vault put", "get": "vault get", "cat_put": "cat to disk + sync", "cat_get": "cat to /dev/null"}
     for pre, op in [("enc_", "encrypt"), ("dec_", "decrypt")]:
-        what.update({pre + n: f"{op}, {labels[n]}" for n in labels})
+        what.update({pre + n: f"{op}, {labels[op][n]}" for n in labels[op]})
     for k, v in walls.items():
         rows.add(f"tools.wall.{k}", f"wall time, {mib} MiB: {what[k]}", "s", v)
     for k, v in rss.items():
@@ -426,8 +428,10 @@ def targets(benches):
         rs = [r for r in ids.values() if re.fullmatch(rf"format\.(seal|open)\.{backend}\.\d+", r["id"])]
         if rs:
             worst = min(rs, key=lambda r: r["ratio"])
+            oop = [r for r in ids.values() if re.fullmatch(rf"format\.seal_vs_oop\.{backend}\.\d+", r["id"])]
+            extra = f"; seal against raw out of place, as the format seals: worst {min(r['ratio'] for r in oop):.2f}×" if oop else ""
             res.append((f"format seal/open ≥ 0.9× raw AES-256-GCM, {backend}{' (default)' if default else ''}",
-                        f"worst {worst['ratio']:.2f}× ({worst['name']}); best {max(r['ratio'] for r in rs):.2f}×",
+                        f"worst {worst['ratio']:.2f}× ({worst['name']}); best {max(r['ratio'] for r in rs):.2f}×{extra}",
                         worst["ratio"] >= 0.9))
     rs = [r for r in ids.values() if r["id"].startswith("format.seal_vs_openssl.")]
     if rs:
@@ -580,7 +584,8 @@ def report(meta, benches, md_path, svg_dir, cmdline, quick):
     sections = [
         ("format", "1–2. The physical limit and the stream format",
          "`vault-core/benches/format.rs`. `openssl speed` runs single-threaded. Raw AES-256-GCM is one in-place seal per 64 KiB with each backend, "
-         "the most a format could reach; the format's seal and open are whole-buffer, out of place, one thread; the streaming rows are "
+         "the most a format could reach; for aws-lc the same seal also runs out of place, from the plaintext into a separate buffer, "
+         "which is how the format seals. The format's seal and open are whole-buffer, out of place, one thread; the streaming rows are "
          "the `std::io` adapters into a discarding sink."),
         ("tools", "3. The tools a user would use instead (1 GiB file, wall time and peak RSS)",
          "`benches/run.py`. The input is on tmpfs (`/dev/shm`), so every tool reads from memory; output goes to `/dev/null` "
