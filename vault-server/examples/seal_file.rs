@@ -183,7 +183,7 @@ fn seal_parallel(inp: File, mut out: File, sealer: Sealer) -> Result<(), String>
                 let mut pt = zeroize::Zeroizing::new(Vec::new());
                 for (offset, run, mut ct) in work_rx {
                     pt.resize(run.plaintext_len(), 0);
-                    ct.resize(run.ciphertext_len(runs.segment_size()), 0);
+                    ct.resize(run.ciphertext_len(), 0);
                     let r = inp
                         .read_exact_at(&mut pt, offset)
                         .map_err(|e| format!("input changed while sealing: {e}"))

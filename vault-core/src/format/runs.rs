@@ -34,6 +34,7 @@ use crate::error::{Error, FormatError, Result};
 pub struct SegmentRun {
     salt: [u8; SALT_LEN],
     first: u64,
+    segments: u64,
     plaintext_len: usize,
     last: bool,
 }
@@ -45,17 +46,13 @@ impl SegmentRun {
     }
 
     /// Ciphertext bytes it produces: the plaintext and one tag per segment.
-    pub fn ciphertext_len(&self, segment_size: usize) -> usize {
-        self.plaintext_len + self.segments(segment_size) as usize * TAG_LEN
+    pub fn ciphertext_len(&self) -> usize {
+        self.plaintext_len + self.segments as usize * TAG_LEN
     }
 
     /// Whether this run ends the stream.
     pub fn is_last(&self) -> bool {
         self.last
-    }
-
-    fn segments(&self, segment_size: usize) -> u64 {
-        self.plaintext_len.div_ceil(segment_size).max(1) as u64
     }
 }
 
@@ -98,6 +95,7 @@ impl RunIssuer {
         let run = SegmentRun {
             salt: self.salt,
             first: self.next,
+            segments,
             plaintext_len,
             last,
         };
@@ -135,7 +133,7 @@ impl RunSealer {
     }
 
     /// Seals `plaintext` as `run` into `out`, which must be exactly
-    /// `run.ciphertext_len(self.segment_size())` bytes. Fails, sealing
+    /// `run.ciphertext_len()` bytes. Fails, sealing
     /// nothing, if the run belongs to another stream or a length differs;
     /// the run is used up either way.
     pub fn seal(&self, run: SegmentRun, plaintext: &[u8], out: &mut [u8]) -> Result<()> {

@@ -836,7 +836,7 @@ fn runs_refuse_what_would_repeat_a_nonce_or_break_the_stream() {
     assert!(bad(issuer.next_run(1, true)));
     // A run is sealed only by its own stream's sealer, with its own lengths.
     let (mut other_issuer, other) = sealer().into_runs().unwrap();
-    let mut out = vec![0u8; first.ciphertext_len(s)];
+    let mut out = vec![0u8; first.ciphertext_len()];
     assert!(matches!(
         other.seal(first, &pattern(2 * s), &mut out),
         Err(Error::InvalidArgument(_))
@@ -968,7 +968,7 @@ proptest! {
             }
             jobs.push((at, issuer.next_run(len - at, true).unwrap()));
             prop_assert!(issuer.is_ended());
-            let mut outs: Vec<Vec<u8>> = jobs.iter().map(|(_, r)| vec![0u8; r.ciphertext_len(s)]).collect();
+            let mut outs: Vec<Vec<u8>> = jobs.iter().map(|(_, r)| vec![0u8; r.ciphertext_len()]).collect();
             std::thread::scope(|scope| {
                 // In reverse, each on its own thread.
                 for ((at, run), out) in jobs.into_iter().zip(outs.iter_mut()).rev() {
