@@ -214,14 +214,12 @@ fn main() {
             let mut read_buf = vec![0u8; 256 * 1024];
             for _ in 0..rounds {
                 let r = rate(&cfg, size, || raw_seal(backend, &mut raw_buf));
-                if out_of_place {
-                    // Into the ciphertext buffer the format seal writes too.
-                    let x = rate(&cfg, size, || {
+                // Into the ciphertext buffer the format seal writes too.
+                let x = out_of_place.then(|| {
+                    rate(&cfg, size, || {
                         raw_seal_out_of_place(&plaintext, &mut ct[HEADER_LEN..])
-                    });
-                    oop.push(x);
-                    roop.push(x / r);
-                }
+                    })
+                });
                 let s = rate(&cfg, size, || {
                     let sealer = Sealer::new(&key, &ctx, params(backend)).unwrap();
                     sealer.seal_into(&plaintext, &mut ct, 1).unwrap();
@@ -244,7 +242,9 @@ fn main() {
                     let mut rr = OpeningReader::new(&sealed[..], &key, &ctx, backend).unwrap();
                     while rr.read(&mut read_buf).unwrap() > 0 {}
                 });
-                if let Some(&x) = oop.last().filter(|_| out_of_place) {
+                if let Some(x) = x {
+                    oop.push(x);
+                    roop.push(x / r);
                     rsoop.push(s / x);
                 }
                 for (v, x) in [

@@ -20,6 +20,45 @@
 //! out each index once; a [`SegmentRun`] is neither `Clone` nor `Copy` and
 //! [`RunSealer::seal`] consumes it; a run carries its stream's salt, so it
 //! cannot be sealed under another stream's key.
+//!
+//! ```
+//! # use vault_core::format::{SealParams, Sealer, StreamContext};
+//! # use vault_core::secret::DataKey;
+//! # let key = DataKey::from_slice(&[1; 32])?;
+//! # let ctx = StreamContext::new(b"t", b"a", b"d", b"other")?;
+//! let (mut issuer, sealer) = Sealer::new(&key, &ctx, SealParams::default())?.into_runs()?;
+//! let run = issuer.next_run(5, true)?;
+//! let mut out = vec![0u8; run.ciphertext_len()];
+//! sealer.seal(run, b"hello", &mut out)?;
+//! # Ok::<(), vault_core::Error>(())
+//! ```
+//!
+//! The same with the run sealed a second time, or copied first, does not
+//! compile:
+//!
+//! ```compile_fail,E0382
+//! # use vault_core::format::{SealParams, Sealer, StreamContext};
+//! # use vault_core::secret::DataKey;
+//! # let key = DataKey::from_slice(&[1; 32])?;
+//! # let ctx = StreamContext::new(b"t", b"a", b"d", b"other")?;
+//! let (mut issuer, sealer) = Sealer::new(&key, &ctx, SealParams::default())?.into_runs()?;
+//! let run = issuer.next_run(5, true)?;
+//! let mut out = vec![0u8; run.ciphertext_len()];
+//! sealer.seal(run, b"hello", &mut out)?;
+//! sealer.seal(run, b"other", &mut out)?;
+//! # Ok::<(), vault_core::Error>(())
+//! ```
+//!
+//! ```compile_fail,E0599
+//! # use vault_core::format::{SealParams, Sealer, StreamContext};
+//! # use vault_core::secret::DataKey;
+//! # let key = DataKey::from_slice(&[1; 32])?;
+//! # let ctx = StreamContext::new(b"t", b"a", b"d", b"other")?;
+//! let (mut issuer, sealer) = Sealer::new(&key, &ctx, SealParams::default())?.into_runs()?;
+//! let run = issuer.next_run(5, true)?;
+//! let copy = run.clone();
+//! # Ok::<(), vault_core::Error>(())
+//! ```
 
 use super::header::{HEADER_LEN, SALT_AT, SALT_LEN};
 use super::layout::MAX_SEGMENTS;
